@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vpgw/vpgw/gateway"
+)
+
+func runCmd() *cobra.Command {
+	var configPath, logFormat, logLevel string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the gateway daemon",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			cfg, err := loadValid(configPath)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return gateway.Run(ctx, cfg, log)
+		},
+	}
+	cmd.Flags().StringVarP(&configPath, "config", "c", "/etc/vpgw/vpgw.yaml", "configuration file")
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text | json")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug | info | warn | error")
+	return cmd
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+}

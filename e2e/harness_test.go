@@ -1,0 +1,200 @@
+// Package e2e runs vpgw against a real strongSwan customer gateway in the
+// netns lab. These tests need root; without it they fail with the reason.
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vpgw/vpgw/gateway"
+	"github.com/vpgw/vpgw/lab"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// vpgwBinary builds the daemon once per test run, as `make build` would.
+func vpgwBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "vpgw-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "vpgw")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/vpgw/vpgw/cmd/vpgw").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("the end-to-end tests build network namespaces, TUN devices and run strongSwan: they need root (run `sudo make test`)")
+	}
+}
+
+// newLab brings up a fresh lab and tears it down (processes by PID, then
+// namespaces) when the test ends, whatever happened.
+func newLab(t *testing.T, prefix string, nat bool) *lab.Lab {
+	t.Helper()
+	requireRoot(t)
+	lab.CleanupStale(prefix, nil)
+	l, err := lab.Up(lab.Options{Prefix: prefix, NAT: nat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Down(); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	return l
+}
+
+// vpgwInstance is a running `vpgw run` in the lab's vgw namespace.
+type vpgwInstance struct {
+	t      *testing.T
+	l      *lab.Lab
+	proc   *lab.Proc
+	bin    string
+	socket string
+}
+
+type tunnelPSKs struct{ t1, t2 string }
+
+func labConfig(dir string, psk tunnelPSKs, cgwIP string) string {
+	return fmt.Sprintf(`gateway:
+  name: vgw-lab
+  asn: 64512
+  vpc_cidrs: [10.0.0.0/16]
+  route_table: 254
+  state_dir: %[1]s/state
+  control_socket: %[1]s/vpgw.sock
+  metrics_listen: ""
+customer_gateways:
+  - name: cgw-1
+    ip: %[4]s
+    bgp_asn: 65000
+vpn_connections:
+  - name: vpn-1
+    customer_gateway: cgw-1
+    routing: static
+    static_routes: [172.16.0.0/24]
+    tunnels:
+      - outside_ip: 203.0.113.2
+        inside_cidr: 169.254.10.0/30
+        psk: %[2]s
+      - outside_ip: 203.0.113.3
+        inside_cidr: 169.254.11.0/30
+        psk: %[3]s
+`, dir, psk.t1, psk.t2, cgwIP)
+}
+
+func startVPGW(t *testing.T, l *lab.Lab, config string) *vpgwInstance {
+	t.Helper()
+	bin := vpgwBinary(t)
+	dir := filepath.Join(l.Dir(), "vpgw")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "vpgw.yaml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "validate", "--config", cfgPath).CombinedOutput(); err != nil {
+		t.Fatalf("vpgw validate: %v\n%s", err, out)
+	}
+	p, err := l.Start(l.NS(lab.RoleVGW), "vpgw", nil, bin, "run", "--config", cfgPath, "--log-level", "debug")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &vpgwInstance{t: t, l: l, proc: p, bin: bin, socket: filepath.Join(dir, "vpgw.sock")}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("vpgw log (tail):\n%s", p.Tail(8000))
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := v.status(); err == nil {
+			return v
+		}
+		if !p.Running() || time.Now().After(deadline) {
+			t.Fatalf("vpgw did not come up: %v\n%s", p.Err(), p.Tail(4000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// status runs `vpgw status -o json` as an operator would.
+func (v *vpgwInstance) status() (*gateway.Status, error) {
+	out, err := exec.Command(v.bin, "status", "--socket", v.socket, "-o", "json").Output()
+	if err != nil {
+		return nil, fmt.Errorf("vpgw status: %w", err)
+	}
+	var s gateway.Status
+	if err := json.Unmarshal(out, &s); err != nil {
+		return nil, fmt.Errorf("vpgw status -o json: %w: %s", err, out)
+	}
+	return &s, nil
+}
+
+func (v *vpgwInstance) tunnel(idx int) gateway.TunnelStatus {
+	v.t.Helper()
+	s, err := v.status()
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	return s.VPNConnections[0].Tunnels[idx-1]
+}
+
+// waitTunnel waits until tunnel idx of vpn-1 satisfies ok.
+func (v *vpgwInstance) waitTunnel(idx int, timeout time.Duration, what string, ok func(gateway.TunnelStatus) bool) gateway.TunnelStatus {
+	v.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last gateway.TunnelStatus
+	for time.Now().Before(deadline) {
+		if s, err := v.status(); err == nil {
+			last = s.VPNConnections[0].Tunnels[idx-1]
+			if ok(last) {
+				return last
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	v.t.Fatalf("tunnel %d: not %s within %v; last status %+v\nvpgw log:\n%s", idx, what, timeout, last, v.proc.Tail(6000))
+	return last
+}
+
+func (v *vpgwInstance) routes() string {
+	out, _ := v.l.Exec(v.l.NS(lab.RoleVGW), "ip", "-4", "route", "show", "table", "main")
+	return string(out)
+}
+
+func hasRoute(routes, dst, dev string) bool {
+	for _, line := range strings.Split(routes, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 2 && f[0] == dst && strings.Contains(line, "dev "+dev+" ") && strings.Contains(line, "proto 245") {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,181 @@
+package esp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/net/ipv4"
+)
+
+// IKEHandler receives an IKE message (without the non-ESP marker). pkt is
+// valid only during the call; local carries the port it arrived on.
+type IKEHandler func(pkt []byte, local, remote netip.AddrPort)
+
+// PacketConn is the batch I/O of one outside socket. *ipv4.PacketConn
+// implements it (recvmmsg/sendmmsg on Linux); esptest has a channel fake.
+// A raw ESP conn returns packets with their IPv4 header, as the kernel does.
+type PacketConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+	Close() error
+}
+
+// Conns are the three sockets of one outside address.
+type Conns struct {
+	IKE  PacketConn // UDP 500
+	NATT PacketConn // UDP 4500: IKE behind the non-ESP marker, ESP, keepalives
+	ESP  PacketConn // raw IP protocol 50
+}
+
+const (
+	PortIKE  = 500
+	PortNATT = 4500
+)
+
+// Endpoint owns the sockets of one local (outside) IPv4 address and maps
+// inbound SPIs to the SA and tunnel that take them.
+//
+// Goroutines: one Routine per socket reads batches. IKE datagrams go to the
+// IKE handler synchronously; ESP packets are opened, policy-checked and
+// written to their tunnel's TUN from the same goroutine, in arrival order.
+type Endpoint struct {
+	local netip.Addr
+	conns Conns
+	onIKE IKEHandler
+	log   *slog.Logger
+
+	inbound  atomic.Pointer[spiMap] // copy-on-write; readers never lock
+	counters counters               // drops with no tunnel to blame (no_sa, malformed)
+
+	mu      sync.Mutex // guards the writers of inbound, and tunnels
+	tunnels map[*Tunnel]struct{}
+	closed  atomic.Bool
+	wg      sync.WaitGroup
+}
+
+type inboundSA struct {
+	sa *SA
+	t  *Tunnel
+}
+
+type spiMap map[uint32]inboundSA
+
+// NewEndpoint starts the read loops on conns, which the Endpoint now owns.
+// Listen is the usual constructor; tests pass esptest conns.
+func NewEndpoint(local netip.Addr, conns Conns, onIKE IKEHandler, log *slog.Logger) *Endpoint {
+	e := &Endpoint{
+		local: local, conns: conns, onIKE: onIKE,
+		log:     log.With("endpoint", local.String()),
+		tunnels: make(map[*Tunnel]struct{}),
+	}
+	e.inbound.Store(&spiMap{})
+	e.wg.Add(3)
+	go e.routineReceive(conns.IKE, PortIKE)
+	go e.routineReceive(conns.NATT, PortNATT)
+	go e.routineReceive(conns.ESP, 0)
+	return e
+}
+
+// Local returns the endpoint's address.
+func (e *Endpoint) Local() netip.Addr { return e.local }
+
+func (e *Endpoint) String() string { return "endpoint " + e.local.String() }
+
+// Stats returns drops not attributable to a tunnel (unknown SPI, runts).
+func (e *Endpoint) Stats() Stats { return e.counters.snapshot() }
+
+// SendIKE sends one IKE message from localPort (500 or 4500) to remote,
+// adding the non-ESP marker on 4500 (RFC 3948 §2.2).
+func (e *Endpoint) SendIKE(pkt []byte, localPort uint16, remote netip.AddrPort) error {
+	var marker [4]byte
+	ms := []ipv4.Message{{Addr: net.UDPAddrFromAddrPort(remote)}}
+	var c PacketConn
+	switch localPort {
+	case PortIKE:
+		c, ms[0].Buffers = e.conns.IKE, [][]byte{pkt}
+	case PortNATT:
+		c, ms[0].Buffers = e.conns.NATT, [][]byte{marker[:], pkt}
+	default:
+		return fmt.Errorf("esp: no IKE socket on port %d", localPort)
+	}
+	if _, err := c.WriteBatch(ms, 0); err != nil {
+		return fmt.Errorf("esp: send IKE to %v: %w", remote, err)
+	}
+	return nil
+}
+
+// Close closes every tunnel of the endpoint, then the sockets, and waits for
+// the read loops to end.
+func (e *Endpoint) Close() error {
+	if e.closed.Swap(true) {
+		return nil
+	}
+	e.mu.Lock()
+	ts := make([]*Tunnel, 0, len(e.tunnels))
+	for t := range e.tunnels {
+		ts = append(ts, t)
+	}
+	e.mu.Unlock()
+	var errs []error
+	for _, t := range ts {
+		errs = append(errs, t.Close())
+	}
+	for _, c := range []PacketConn{e.conns.IKE, e.conns.NATT, e.conns.ESP} {
+		if err := c.Close(); err != nil && !isClosed(err) {
+			errs = append(errs, err)
+		}
+	}
+	e.wg.Wait()
+	return errors.Join(errs...)
+}
+
+func isClosed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed)
+}
+
+// addInbound publishes spi → sa for tunnel t.
+func (e *Endpoint) addInbound(sa *SA, t *Tunnel) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed.Load() {
+		return net.ErrClosed
+	}
+	old := *e.inbound.Load()
+	if _, ok := old[sa.spi]; ok {
+		return fmt.Errorf("esp: inbound SPI %#08x already installed on %v", sa.spi, e)
+	}
+	m := make(spiMap, len(old)+1)
+	maps.Copy(m, old)
+	m[sa.spi] = inboundSA{sa: sa, t: t}
+	e.inbound.Store(&m)
+	return nil
+}
+
+// removeInbound unpublishes the given SPIs of tunnel t (0 is ignored).
+func (e *Endpoint) removeInbound(t *Tunnel, spis ...uint32) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old := *e.inbound.Load()
+	m := make(spiMap, len(old))
+	for spi, in := range old {
+		m[spi] = in
+	}
+	for _, spi := range spis {
+		if in, ok := m[spi]; ok && in.t == t {
+			delete(m, spi)
+		}
+	}
+	e.inbound.Store(&m)
+}
+
+func (e *Endpoint) lookup(spi uint32) (inboundSA, bool) {
+	in, ok := (*e.inbound.Load())[spi]
+	return in, ok
+}

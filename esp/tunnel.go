@@ -1,0 +1,221 @@
+package esp
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+// DefaultMTU is the TUN MTU when TunnelConfig.MTU is 0: a 1500-byte outside
+// path minus the worst ESP-in-UDP overhead of the supported suites.
+const DefaultMTU = 1400
+
+// TunnelConfig describes one tunnel's TUN side.
+type TunnelConfig struct {
+	Name       string         // TUN interface name
+	MTU        int            // 0: DefaultMTU
+	AllowedDst []netip.Prefix // inner destinations accepted from the peer (VPC CIDRs + inside /30)
+	Device     tun.Device     // optional (tests): used instead of creating Name
+}
+
+// Tunnel is one TUN device and the SAs that carry its traffic, bound to an
+// Endpoint. It owns one goroutine, routineReadFromTUN (see send.go); its
+// inbound packets are written by the Endpoint's receive loops.
+type Tunnel struct {
+	ep      *Endpoint
+	name    string
+	log     *slog.Logger
+	dev     tun.Device
+	allowed []netip.Prefix // read-only after NewTunnel
+	v4, v6  bool           // families carried (from AllowedDst)
+
+	out      atomic.Pointer[outbound] // nil: nothing to send on
+	counters counters
+
+	mu     sync.Mutex // guards in and outs
+	in     map[uint32]*SA
+	outs   map[uint32]*SA // current and superseded outbound SAs, until Remove
+	closed atomic.Bool
+	wg     sync.WaitGroup
+}
+
+// outbound is what the TUN reader needs to send: replaced as a whole.
+type outbound struct {
+	sa       *SA
+	remote   netip.AddrPort
+	udpEncap bool
+	addr     net.Addr   // *net.UDPAddr or *net.IPAddr, built once
+	conn     PacketConn // NATT or ESP socket
+}
+
+// NewTunnel creates (or adopts cfg.Device) the TUN and starts its reader.
+// The interface is left down and unaddressed: configuring links is the
+// caller's business.
+func (e *Endpoint) NewTunnel(cfg TunnelConfig, log *slog.Logger) (*Tunnel, error) {
+	if e.closed.Load() {
+		return nil, net.ErrClosed
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = DefaultMTU
+	}
+	if cfg.MTU < 576 || cfg.MTU > MaxPacketSize {
+		return nil, fmt.Errorf("esp: tunnel %q: MTU %d outside 576..%d", cfg.Name, cfg.MTU, MaxPacketSize)
+	}
+	t := &Tunnel{
+		ep: e, name: cfg.Name, dev: cfg.Device,
+		allowed: make([]netip.Prefix, 0, len(cfg.AllowedDst)),
+		in:      make(map[uint32]*SA),
+		outs:    make(map[uint32]*SA),
+	}
+	for _, p := range cfg.AllowedDst {
+		p = p.Masked()
+		t.allowed = append(t.allowed, p)
+		t.v4 = t.v4 || p.Addr().Is4()
+		t.v6 = t.v6 || p.Addr().Is6()
+	}
+	if t.dev == nil {
+		dev, err := tun.CreateTUN(cfg.Name, cfg.MTU)
+		if err != nil {
+			return nil, fmt.Errorf("esp: create TUN %q: %w", cfg.Name, err)
+		}
+		t.dev = dev
+	}
+	if name, err := t.dev.Name(); err == nil {
+		t.name = name
+	}
+	t.log = log.With("tunnel", t.name)
+
+	e.mu.Lock()
+	if e.closed.Load() {
+		e.mu.Unlock()
+		t.dev.Close()
+		return nil, net.ErrClosed
+	}
+	e.tunnels[t] = struct{}{}
+	e.mu.Unlock()
+
+	t.wg.Add(1)
+	go t.routineReadFromTUN()
+	return t, nil
+}
+
+func (t *Tunnel) String() string { return "tunnel " + t.name }
+
+// Install adds the inbound SA in and makes out the outbound SA, replacing the
+// previous outbound SA atomically (make-before-break on rekey). Older inbound
+// SAs keep working until Remove.
+func (t *Tunnel) Install(in, out SAConfig, remote netip.AddrPort, udpEncap bool) error {
+	if t.closed.Load() {
+		return net.ErrClosed
+	}
+	if !remote.Addr().Unmap().Is4() {
+		return fmt.Errorf("esp: remote %v is not IPv4", remote)
+	}
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	insa, err := NewSA(in)
+	if err != nil {
+		return fmt.Errorf("esp: inbound SA: %w", err)
+	}
+	outsa, err := NewSA(out)
+	if err != nil {
+		return fmt.Errorf("esp: outbound SA: %w", err)
+	}
+	ob := &outbound{sa: outsa, remote: remote, udpEncap: udpEncap}
+	if udpEncap {
+		if remote.Port() == 0 {
+			return fmt.Errorf("esp: UDP encapsulation needs a remote port")
+		}
+		ob.addr, ob.conn = net.UDPAddrFromAddrPort(remote), t.ep.conns.NATT
+	} else {
+		ob.addr, ob.conn = &net.IPAddr{IP: remote.Addr().AsSlice()}, t.ep.conns.ESP
+	}
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.outs[out.SPI]; ok {
+		return fmt.Errorf("esp: outbound SPI %#08x already installed on %v", out.SPI, t)
+	}
+	if err := t.ep.addInbound(insa, t); err != nil {
+		return err
+	}
+	t.in[in.SPI] = insa
+	t.outs[out.SPI] = outsa
+	t.out.Store(ob)
+	t.log.Info("SAs installed", "in", insa, "out", outsa, "remote", remote, "udp_encap", udpEncap)
+	return nil
+}
+
+// Remove deletes the inbound SA inSPI and the outbound SA outSPI (0: none).
+// Removing the current outbound SA stops sending until the next Install.
+func (t *Tunnel) Remove(inSPI, outSPI uint32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if inSPI != 0 {
+		t.ep.removeInbound(t, inSPI)
+		delete(t.in, inSPI)
+	}
+	if outSPI != 0 {
+		delete(t.outs, outSPI)
+		if o := t.out.Load(); o != nil && o.sa.spi == outSPI {
+			t.out.Store(nil)
+		}
+	}
+	t.log.Info("SAs removed", "in", fmt.Sprintf("%#08x", inSPI), "out", fmt.Sprintf("%#08x", outSPI))
+}
+
+// Stats returns the tunnel's counters and those of each installed SA.
+func (t *Tunnel) Stats() TunnelStats {
+	s := TunnelStats{Stats: t.counters.snapshot()}
+	t.mu.Lock()
+	for _, sa := range t.in {
+		s.SAs = append(s.SAs, SAStats{SPI: sa.spi, Inbound: true, ESP: sa.suite, Stats: sa.Stats()})
+	}
+	for _, sa := range t.outs {
+		s.SAs = append(s.SAs, SAStats{SPI: sa.spi, ESP: sa.suite, Stats: sa.Stats()})
+	}
+	t.mu.Unlock()
+	sort.Slice(s.SAs, func(i, j int) bool {
+		if s.SAs[i].Inbound != s.SAs[j].Inbound {
+			return s.SAs[i].Inbound
+		}
+		return s.SAs[i].SPI < s.SAs[j].SPI
+	})
+	return s
+}
+
+// Close removes the tunnel's SAs, closes (and so removes) the TUN and waits
+// for its reader to stop.
+func (t *Tunnel) Close() error {
+	if t.closed.Swap(true) {
+		return nil
+	}
+	t.mu.Lock()
+	spis := make([]uint32, 0, len(t.in))
+	for spi := range t.in {
+		spis = append(spis, spi)
+	}
+	t.out.Store(nil)
+	t.mu.Unlock()
+	t.ep.removeInbound(t, spis...)
+	t.ep.mu.Lock()
+	delete(t.ep.tunnels, t)
+	t.ep.mu.Unlock()
+
+	err := t.dev.Close()
+	t.wg.Wait()
+	if err != nil && !isClosed(err) {
+		return fmt.Errorf("esp: close TUN %s: %w", t.name, err)
+	}
+	return nil
+}
+
+func (t *Tunnel) dropIn(sa *SA, r DropReason) {
+	sa.counters.drop(r, 1)
+	t.counters.drop(r, 1)
+}

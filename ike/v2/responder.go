@@ -1,0 +1,404 @@
+// Package v2 is vpgw's IKEv2 responder (RFC 7296): the AWS VGW side of a
+// Site-to-Site VPN tunnel, where the customer gateway always initiates.
+//
+// One Responder serves one tunnel. Packets arrive through HandlePacket from
+// the socket readers; each exchange has its own file with message-driven
+// steps (sa_init.go, auth.go, child.go, rekey.go, informational.go) that take
+// a decoded request and return the reply payloads. Only this file and sa.go
+// deal with bytes on the wire: message IDs, the response cache, sealing and
+// sending. A single mutex guards all state; replies and events produced
+// under it are queued and handed out after it is released, so a slow events
+// reader never blocks the state machine's other callers.
+package v2
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/vpgw/vpgw/ike"
+	"github.com/vpgw/vpgw/ike/message"
+)
+
+// Config is one tunnel's IKEv2 policy.
+type Config struct {
+	Tunnel      string
+	Local, Peer netip.Addr // our outside address; the customer gateway's public (or NAT) address
+	PSK         []byte
+	IKE, ESP    ike.Policy
+
+	IKELifetime, ChildLifetime time.Duration // 0: never expire
+
+	// Traffic selectors we accept, narrowed into (RFC 7296 §2.9).
+	// AllowedLocalTS is our (VPC) side, matched against TSr; AllowedRemoteTS
+	// the customer side, matched against TSi. Empty means 0.0.0.0/0.
+	AllowedLocalTS, AllowedRemoteTS []netip.Prefix
+}
+
+// SendFunc sends one IKE message from local to remote. The sender adds the
+// non-ESP marker when the local port is 4500.
+type SendFunc func(pkt []byte, local, remote netip.AddrPort) error
+
+// Counters count what HandlePacket saw; every dropped packet lands in one
+// of the drop counters.
+type Counters struct {
+	Received      uint64
+	WrongPeer     uint64 // source address is not the customer gateway
+	Malformed     uint64 // failed to parse, or breaks an exchange's rules
+	UnknownSPI    uint64 // no IKE SA with these SPIs
+	BadMessageID  uint64 // outside the window (RFC 7296 §2.2)
+	DecryptFailed uint64 // SK payload failed integrity check or decryption
+	Unexpected    uint64 // valid but out of place (wrong exchange or state)
+	Retransmits   uint64 // retransmitted requests answered from the cache
+	SendErrors    uint64
+}
+
+// Status is a snapshot of the tunnel's IKE state for status output.
+type Status struct {
+	Established bool           // an authenticated IKE SA exists
+	NATT        bool           // NAT detected: ESP goes in UDP 4500
+	Remote      netip.AddrPort // where the peer's last request came from
+	IKESuite    string         // e.g. "aes128-sha2-256-prf-sha2-256-modp2048"
+	ESPSuite    string         // of the newest CHILD_SA, e.g. "aes128-gcm-16"
+	IKESAs      int
+	ChildSAs    int
+	Counters    Counters
+}
+
+// Tunable times.
+const (
+	// halfOpenTimeout bounds how long an IKE SA waits for IKE_AUTH, how long
+	// a refused one keeps answering retransmits, and how long an IKE SA
+	// replaced by a rekey waits for the peer's DELETE.
+	halfOpenTimeout = 30 * time.Second
+	// lifetimeGraceMax caps the slack after a lifetime before we expire an
+	// SA the peer has not rekeyed: the initiator rekeys, we only clean up.
+	lifetimeGraceMax = 5 * time.Minute
+)
+
+// Responder is the IKEv2 responder of one tunnel.
+type Responder struct {
+	cfg    Config
+	send   SendFunc
+	events chan<- ike.Event
+	clock  ike.Clock
+	rand   io.Reader
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	sas      map[uint64]*ikeSA // by our SPI (SPIr)
+	byInit   map[uint64]*ikeSA // by the peer's SPIi, to answer IKE_SA_INIT retransmits
+	counters Counters
+	closed   bool
+	outbox   []outPacket // filled under mu, sent by unlockAndFlush
+	pending  []ike.Event
+
+	flushMu sync.Mutex // keeps queued output in order across callers
+}
+
+type outPacket struct {
+	pkt           []byte
+	local, remote netip.AddrPort
+}
+
+// NewResponder returns a responder for one tunnel. Events are sent on events
+// (blocking, in order, never while internal locks other than the output lock
+// are held).
+func NewResponder(cfg Config, send SendFunc, events chan<- ike.Event, clock ike.Clock, rand io.Reader, log *slog.Logger) *Responder {
+	if len(cfg.AllowedLocalTS) == 0 {
+		cfg.AllowedLocalTS = anyIPv4
+	}
+	if len(cfg.AllowedRemoteTS) == 0 {
+		cfg.AllowedRemoteTS = anyIPv4
+	}
+	cfg.Local = cfg.Local.Unmap()
+	cfg.Peer = cfg.Peer.Unmap()
+	return &Responder{
+		cfg:    cfg,
+		send:   send,
+		events: events,
+		clock:  clock,
+		rand:   rand,
+		log:    log.With("tunnel", cfg.Tunnel),
+		sas:    make(map[uint64]*ikeSA),
+		byInit: make(map[uint64]*ikeSA),
+	}
+}
+
+// HandlePacket processes one IKE message (without the non-ESP marker) that
+// arrived on local from remote. pkt is not kept. It never panics on bad input:
+// bad packets are counted and dropped.
+func (r *Responder) HandlePacket(pkt []byte, local, remote netip.AddrPort) {
+	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	r.mu.Lock()
+	r.handle(pkt, local, remote)
+	r.unlockAndFlush()
+}
+
+func (r *Responder) handle(pkt []byte, local, remote netip.AddrPort) {
+	r.counters.Received++
+	if r.closed {
+		return
+	}
+	if remote.Addr() != r.cfg.Peer {
+		r.counters.WrongPeer++
+		r.log.Debug("dropped IKE packet from unknown peer", "from", remote)
+		return
+	}
+	// Parse keeps slices of its input (Raw, bodies); the caller's buffer is
+	// reused after we return.
+	m, err := message.Parse(bytes.Clone(pkt))
+	if err != nil {
+		r.counters.Malformed++
+		r.log.Debug("dropped malformed IKE packet", "from", remote, "err", err)
+		return
+	}
+	h := m.Header
+	if h.Exchange == message.IKE_SA_INIT {
+		if h.IsResponse() {
+			r.counters.Unexpected++
+			return
+		}
+		r.handleSAInit(m, local, remote)
+		return
+	}
+	sa := r.sas[h.SPIr]
+	if sa == nil || sa.spii != h.SPIi {
+		r.counters.UnknownSPI++
+		r.log.Debug("dropped IKE packet for unknown SA", "hdr", h.String())
+		return
+	}
+	if h.IsResponse() {
+		r.handleResponse(sa, m)
+		return
+	}
+	if !h.IsInitiator() {
+		// The peer is the original initiator: its requests carry the I flag.
+		r.counters.Malformed++
+		return
+	}
+	switch {
+	case h.MessageID == sa.nextRecvID:
+	case h.MessageID+1 == sa.nextRecvID && sa.lastResp != nil:
+		// A retransmit: resend the cached response exactly, once we know it
+		// really came from the peer (no reflection of spoofed packets).
+		if _, err := sa.open(m); err != nil {
+			r.counters.DecryptFailed++
+			return
+		}
+		r.counters.Retransmits++
+		r.log.Debug("retransmitted request answered from cache", "hdr", h.String())
+		r.queue(sa.lastResp, local, remote)
+		return
+	default:
+		r.counters.BadMessageID++
+		r.log.Debug("dropped request outside the window", "hdr", h.String(), "expected", sa.nextRecvID)
+		return
+	}
+	payloads, err := sa.open(m)
+	if err != nil {
+		if errors.Is(err, errNoSK) {
+			r.counters.Malformed++
+		} else {
+			r.counters.DecryptFailed++
+		}
+		r.log.Debug("dropped undecryptable request", "hdr", h.String(), "err", err)
+		return
+	}
+	in := &request{hdr: h, payloads: payloads, local: local, remote: remote}
+	var reply []message.Payload
+	var ok bool
+	switch h.Exchange {
+	case message.IKE_AUTH:
+		reply, ok = r.handleAuth(sa, in)
+	case message.CREATE_CHILD_SA:
+		reply, ok = r.handleCreateChild(sa, in)
+	case message.INFORMATIONAL:
+		reply, ok = r.handleInformational(sa, in)
+	default:
+		r.log.Debug("dropped request of unknown exchange", "hdr", h.String())
+	}
+	if !ok {
+		r.counters.Unexpected++
+		return
+	}
+	sa.local, sa.remote = local, remote
+	r.respond(sa, h, reply, local, remote)
+}
+
+// request is a decrypted request handed to an exchange's handler.
+type request struct {
+	hdr           message.Header
+	payloads      []message.Payload
+	local, remote netip.AddrPort
+}
+
+// respond seals the reply with sa's keys, caches it for retransmits and
+// advances the window. It is called after the handler, which may already
+// have removed sa: the keys stay valid for this last message.
+func (r *Responder) respond(sa *ikeSA, req message.Header, reply []message.Payload, local, remote netip.AddrPort) {
+	h := message.Header{
+		SPIi: sa.spii, SPIr: sa.spir, MajorVersion: 2,
+		Exchange: req.Exchange, Flags: message.FlagResponse, MessageID: req.MessageID,
+	}
+	pkt, err := sa.seal(h, reply, r.rand)
+	if err != nil {
+		r.log.Error("cannot build response", "hdr", h.String(), "err", err)
+		return
+	}
+	sa.nextRecvID = req.MessageID + 1
+	sa.lastResp = pkt
+	r.queue(pkt, local, remote)
+}
+
+// sendRequest sends a request of ours (we are the exchange initiator; as
+// original responder the I flag stays clear). We do not retransmit: our only
+// requests are DELETEs, sent when we give up on an SA anyway.
+func (r *Responder) sendRequest(sa *ikeSA, exchange message.ExchangeType, payloads []message.Payload) {
+	h := message.Header{
+		SPIi: sa.spii, SPIr: sa.spir, MajorVersion: 2,
+		Exchange: exchange, MessageID: sa.nextSendID,
+	}
+	pkt, err := sa.seal(h, payloads, r.rand)
+	if err != nil {
+		r.log.Error("cannot build request", "hdr", h.String(), "err", err)
+		return
+	}
+	sa.nextSendID++
+	r.queue(pkt, sa.local, sa.remote)
+}
+
+// handleResponse accepts the peer's answer to one of our DELETEs.
+func (r *Responder) handleResponse(sa *ikeSA, m *message.Message) {
+	if m.Header.MessageID+1 != sa.nextSendID {
+		r.counters.BadMessageID++
+		return
+	}
+	if _, err := sa.open(m); err != nil {
+		r.counters.DecryptFailed++
+		return
+	}
+	r.log.Debug("peer answered our request", "hdr", m.Header.String())
+}
+
+func (r *Responder) queue(pkt []byte, local, remote netip.AddrPort) {
+	r.outbox = append(r.outbox, outPacket{pkt, local, remote})
+}
+
+func (r *Responder) emit(e ike.Event) { r.pending = append(r.pending, e) }
+
+// unlockAndFlush releases mu and then sends what was queued under it.
+// flushMu is taken before mu is released so output leaves in the order it
+// was produced.
+func (r *Responder) unlockAndFlush() {
+	out, evs := r.outbox, r.pending
+	r.outbox, r.pending = nil, nil
+	r.flushMu.Lock()
+	r.mu.Unlock()
+	defer r.flushMu.Unlock()
+	for _, p := range out {
+		if err := r.send(p.pkt, p.local, p.remote); err != nil {
+			r.mu.Lock()
+			r.counters.SendErrors++
+			r.mu.Unlock()
+			r.log.Warn("cannot send IKE message", "to", p.remote, "err", err)
+		}
+	}
+	for _, e := range evs {
+		r.events <- e
+	}
+}
+
+// afterFunc runs f under mu after d on the injected clock.
+func (r *Responder) afterFunc(d time.Duration, f func()) ike.Timer {
+	return r.clock.AfterFunc(d, func() {
+		r.mu.Lock()
+		if !r.closed {
+			f()
+		}
+		r.unlockAndFlush()
+	})
+}
+
+// Close deletes every IKE SA politely (an INFORMATIONAL DELETE, not waited
+// for) and stops all timers. It emits no events: the caller is tearing the
+// tunnel down itself. Later packets are dropped.
+func (r *Responder) Close() {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	for _, sa := range r.sas {
+		if sa.state == saEstablished {
+			r.sendRequest(sa, message.INFORMATIONAL, []message.Payload{&message.Delete{Protocol: message.ProtocolIKE}})
+			r.log.Info("IKE_SA deleted: responder closing", "spi", sa.String())
+		}
+		sa.stopTimers()
+	}
+	r.sas = map[uint64]*ikeSA{}
+	r.byInit = map[uint64]*ikeSA{}
+	r.closed = true
+	r.unlockAndFlush()
+}
+
+// Status returns a snapshot of the tunnel's IKE state.
+func (r *Responder) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := Status{Counters: r.counters}
+	var newest *ikeSA
+	var newestChild *childSA
+	for _, sa := range r.sas {
+		st.IKESAs++
+		st.ChildSAs += len(sa.children)
+		if sa.state != saEstablished {
+			continue
+		}
+		if newest == nil || sa.established.After(newest.established) {
+			newest = sa
+		}
+		for _, c := range sa.children {
+			if newestChild == nil || c.created.After(newestChild.created) {
+				newestChild = c
+			}
+		}
+	}
+	if newest != nil {
+		st.Established = true
+		st.NATT = newest.natt
+		st.Remote = newest.remote
+		st.IKESuite = ikeSuiteName(newest.suite)
+	}
+	if newestChild != nil {
+		st.ESPSuite = espSuiteName(newestChild.esp, newestChild.pfs)
+	}
+	return st
+}
+
+// Counters returns the packet counters.
+func (r *Responder) Counters() Counters {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.counters
+}
+
+// randUint64 returns a random non-zero value not rejected by taken.
+func (r *Responder) randUint64(taken func(uint64) bool) (uint64, error) {
+	var b [8]byte
+	for {
+		if _, err := io.ReadFull(r.rand, b[:]); err != nil {
+			return 0, err
+		}
+		v := binary.BigEndian.Uint64(b[:])
+		if v != 0 && !taken(v) {
+			return v, nil
+		}
+	}
+}
