@@ -119,6 +119,14 @@ func (l *Lab) StartCharon(c CharonConfig) (*Charon, error) {
 	ch.swanDir = filepath.Join(ch.dir, "swanctl")
 	ch.logPath = filepath.Join(ch.dir, "charon.log")
 	runDir := filepath.Join(ch.dir, "run")
+	// One charon per namespace: a second would fight over UDP 500/4500 and
+	// ipsec0. A charon that was just stopped may take a moment to let go.
+	if err := waitFor(5*time.Second, nil, func() bool {
+		_, err := l.run("ip", "-n", ch.NS, "link", "show", "ipsec0")
+		return err != nil
+	}); err != nil {
+		return nil, fmt.Errorf("lab: charon %s: ipsec0 exists in %s: another charon still runs there", c.Name, ch.NS)
+	}
 	if _, err := os.Stat(ch.dir); err == nil {
 		return nil, fmt.Errorf("lab: charon instance %q already exists", c.Name)
 	}

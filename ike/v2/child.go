@@ -50,8 +50,7 @@ func (r *Responder) negotiateChild(sa *ikeSA, req childRequest) childResult {
 		err = fmt.Errorf("proposal SPI of %d bytes", len(prop.SPI))
 	}
 	if err != nil {
-		reason := fmt.Sprintf("%s: CHILD_SA: no proposal chosen: peer offered %s; tunnel allows %s (%v)",
-			req.exchange, describeProposals(req.sa.Proposals), describePolicy(r.cfg.ESP, true), err)
+		reason := req.exchange + ": CHILD_SA: " + err.Error()
 		r.log.Warn(reason, "spi", sa.String())
 		r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
 		return childFailed(message.NO_PROPOSAL_CHOSEN, nil)

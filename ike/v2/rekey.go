@@ -16,10 +16,13 @@ import (
 // never start a rekey ourselves, so there are no collisions to resolve.
 
 func (r *Responder) rekeyIKE(old *ikeSA, req *request, sap *message.SA, ni []byte) []message.Payload {
-	prop, st, err := ike.SelectIKE(sap.Proposals, r.cfg.IKE)
+	var keGroup suite.DHGroup
+	if ke, ok := find[*message.KE](req.payloads); ok {
+		keGroup = suite.DHGroup(ke.Group)
+	}
+	prop, st, err := ike.SelectIKEForKE(sap.Proposals, r.cfg.IKE, keGroup)
 	if err != nil {
-		reason := fmt.Sprintf("IKE SA rekey: no proposal chosen: peer offered %s; tunnel allows %s",
-			describeProposals(sap.Proposals), describePolicy(r.cfg.IKE, true))
+		reason := "IKE SA rekey: " + err.Error()
 		r.log.Warn(reason, "spi", old.String())
 		r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
 		return errorNotify(message.NO_PROPOSAL_CHOSEN, nil)

@@ -95,20 +95,24 @@ type Responder struct {
 	byInit   map[uint64]*ikeSA // by the peer's SPIi, to answer IKE_SA_INIT retransmits
 	counters Counters
 	closed   bool
-	outbox   []outPacket // filled under mu, sent by unlockAndFlush
-	pending  []ike.Event
+	outbox   []output // filled under mu, handed to outQ by unlockAndFlush
 
-	flushMu sync.Mutex // keeps queued output in order across callers
+	outMu      sync.Mutex // guards outQ and sendErrors; never held while blocking
+	outQ       []output
+	sendErrors uint64
+	flushMu    sync.Mutex // held by the one goroutine draining outQ
 }
 
-type outPacket struct {
+// output is a packet to send or an event to emit, in production order.
+type output struct {
 	pkt           []byte
 	local, remote netip.AddrPort
+	event         ike.Event
 }
 
-// NewResponder returns a responder for one tunnel. Events are sent on events
-// (blocking, in order, never while internal locks other than the output lock
-// are held).
+// NewResponder returns a responder for one tunnel. Events are sent on
+// events in order, blocking, but never while holding the state lock: the
+// events reader may call back into the Responder.
 func NewResponder(cfg Config, send SendFunc, events chan<- ike.Event, clock ike.Clock, rand io.Reader, log *slog.Logger) *Responder {
 	if len(cfg.AllowedLocalTS) == 0 {
 		cfg.AllowedLocalTS = anyIPv4
@@ -288,30 +292,53 @@ func (r *Responder) handleResponse(sa *ikeSA, m *message.Message) {
 }
 
 func (r *Responder) queue(pkt []byte, local, remote netip.AddrPort) {
-	r.outbox = append(r.outbox, outPacket{pkt, local, remote})
+	r.outbox = append(r.outbox, output{pkt: pkt, local: local, remote: remote})
 }
 
-func (r *Responder) emit(e ike.Event) { r.pending = append(r.pending, e) }
+func (r *Responder) emit(e ike.Event) { r.outbox = append(r.outbox, output{event: e}) }
 
-// unlockAndFlush releases mu and then sends what was queued under it.
-// flushMu is taken before mu is released so output leaves in the order it
-// was produced.
+// unlockAndFlush releases mu and then hands out what was queued under it.
+// Output is moved to outQ before mu is released, so it leaves in the order
+// it was produced. Whoever gets flushMu drains outQ; everyone else returns
+// at once. So a caller blocked on a full events channel holds no lock the
+// events reader might need (Status, HandlePacket, Close stay usable).
 func (r *Responder) unlockAndFlush() {
-	out, evs := r.outbox, r.pending
-	r.outbox, r.pending = nil, nil
-	r.flushMu.Lock()
+	r.outMu.Lock()
+	r.outQ = append(r.outQ, r.outbox...)
+	r.outMu.Unlock()
+	r.outbox = nil
 	r.mu.Unlock()
-	defer r.flushMu.Unlock()
-	for _, p := range out {
-		if err := r.send(p.pkt, p.local, p.remote); err != nil {
-			r.mu.Lock()
-			r.counters.SendErrors++
-			r.mu.Unlock()
-			r.log.Warn("cannot send IKE message", "to", p.remote, "err", err)
-		}
+	r.drain()
+}
+
+func (r *Responder) drain() {
+	if !r.flushMu.TryLock() {
+		return // the goroutine holding it will send ours too
 	}
-	for _, e := range evs {
-		r.events <- e
+	for {
+		r.outMu.Lock()
+		q := r.outQ
+		r.outQ = nil
+		if len(q) == 0 {
+			// Released under outMu: anything queued after this check finds
+			// flushMu free and drains it itself.
+			r.flushMu.Unlock()
+			r.outMu.Unlock()
+			return
+		}
+		r.outMu.Unlock()
+		for _, o := range q {
+			if o.event != nil {
+				r.events <- o.event
+				continue
+			}
+			if err := r.send(o.pkt, o.local, o.remote); err != nil {
+				r.outMu.Lock()
+				r.sendErrors++
+				r.outMu.Unlock()
+				r.log.Warn("cannot send IKE message", "to", o.remote, "err", err)
+			}
+		}
 	}
 }
 
@@ -352,7 +379,7 @@ func (r *Responder) Close() {
 func (r *Responder) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := Status{Counters: r.counters}
+	st := Status{Counters: r.countersLocked()}
 	var newest *ikeSA
 	var newestChild *childSA
 	for _, sa := range r.sas {
@@ -386,7 +413,15 @@ func (r *Responder) Status() Status {
 func (r *Responder) Counters() Counters {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.counters
+	return r.countersLocked()
+}
+
+func (r *Responder) countersLocked() Counters {
+	c := r.counters
+	r.outMu.Lock()
+	c.SendErrors = r.sendErrors
+	r.outMu.Unlock()
+	return c
 }
 
 // randUint64 returns a random non-zero value not rejected by taken.

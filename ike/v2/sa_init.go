@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"strings"
 
 	"github.com/vpgw/vpgw/ike"
 	"github.com/vpgw/vpgw/ike/message"
@@ -78,7 +77,6 @@ func (r *Responder) handleSAInit(m *message.Message, local, remote netip.AddrPor
 	}
 	if sa != nil {
 		sa.initResp = pkt
-		sa.lastResp = pkt
 		r.sas[sa.spir] = sa
 		r.byInit[sa.spii] = sa
 		r.startHalfOpenTimer(sa)
@@ -116,10 +114,15 @@ func (s *saInitState) pickProposal() []message.Payload {
 		r.log.Warn("IKE_SA_INIT without SA payload", "from", s.remote)
 		return errorNotify(message.INVALID_SYNTAX, nil)
 	}
-	prop, st, err := ike.SelectIKE(sap.Proposals, r.cfg.IKE)
+	// Prefer the group of the peer's KE payload when that proposal allows
+	// it: saves the INVALID_KE_PAYLOAD round trip.
+	var keGroup suite.DHGroup
+	if ke, ok := find[*message.KE](s.req.Payloads); ok {
+		keGroup = suite.DHGroup(ke.Group)
+	}
+	prop, st, err := ike.SelectIKEForKE(sap.Proposals, r.cfg.IKE, keGroup)
 	if err != nil {
-		reason := fmt.Sprintf("IKE_SA_INIT: no proposal chosen: peer offered %s; tunnel allows %s",
-			describeProposals(sap.Proposals), describePolicy(r.cfg.IKE, true))
+		reason := "IKE_SA_INIT: " + err.Error()
 		r.log.Warn(reason, "from", s.remote)
 		r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
 		return errorNotify(message.NO_PROPOSAL_CHOSEN, nil)
@@ -221,53 +224,4 @@ func (s *saInitState) buildResponse() []message.Payload {
 		reply = append(reply, natdNotifies(s.req.Header.SPIi, s.spir, s.local, s.remote)...)
 	}
 	return reply
-}
-
-// describeProposals renders offered proposals for the operator, e.g.
-// "[aes256/sha2-512/prf-sha2-512/modp4096]".
-func describeProposals(props []message.Proposal) string {
-	var out []string
-	for _, p := range props {
-		var parts []string
-		for _, t := range p.Transforms {
-			parts = append(parts, transformName(t))
-		}
-		out = append(out, strings.Join(parts, "/"))
-	}
-	return "[" + strings.Join(out, ", ") + "]"
-}
-
-func transformName(t message.Transform) string {
-	switch t.Type {
-	case message.TransformENCR:
-		return suite.Cipher{Encr: suite.Encr(t.ID), KeyBits: int(t.KeyLength)}.String()
-	case message.TransformINTEG:
-		return suite.Integ(t.ID).String()
-	case message.TransformPRF:
-		return suite.PRF(t.ID).String()
-	case message.TransformDH:
-		return groupName(suite.DHGroup(t.ID))
-	case message.TransformESN:
-		if t.ID == message.ESNEnabled {
-			return "esn"
-		}
-		return "noesn"
-	}
-	return fmt.Sprintf("%v:%d", t.Type, t.ID)
-}
-
-func describePolicy(p ike.Policy, withGroups bool) string {
-	var parts []string
-	for _, c := range p.Ciphers {
-		parts = append(parts, c.String())
-	}
-	for _, i := range p.Integs {
-		parts = append(parts, i.String())
-	}
-	if withGroups {
-		for _, g := range p.DHGroups {
-			parts = append(parts, groupName(g))
-		}
-	}
-	return "[" + strings.Join(parts, " ") + "]"
 }

@@ -10,7 +10,6 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"errors"
 	"flag"
@@ -22,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -242,17 +242,20 @@ func cmdDemo(args []string) error {
 		})
 	}
 	defer teardown()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	holding := make(chan struct{})
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	var holding atomic.Bool
+	interrupted := make(chan struct{})
 	go func() {
-		// Ctrl-C before --hold: tear down and leave rather than wait out timeouts.
-		select {
-		case <-ctx.Done():
-			teardown()
-			os.Exit(130)
-		case <-holding:
+		<-sigs
+		if holding.Load() {
+			close(interrupted)
+			return
 		}
+		// Ctrl-C before --hold: tear down and leave rather than wait out timeouts.
+		teardown()
+		os.Exit(130)
 	}()
 	step := func(f string, a ...any) { fmt.Printf("== "+f+"\n", a...) }
 	step("vpgw config: %s", cfgFile)
@@ -334,10 +337,10 @@ func cmdDemo(args []string) error {
 			fmt.Printf("%s\n", tail(b, 3000))
 		}
 	}
-	close(holding)
 	if *hold {
+		holding.Store(true)
 		step("lab is up; Ctrl-C to tear down (e.g. ip netns exec %s ping %s)", l.NS(lab.RoleOnprem), lab.VPCIP)
-		<-ctx.Done()
+		<-interrupted
 	}
 	if pingErr != nil {
 		return fmt.Errorf("demo failed: %w", pingErr)

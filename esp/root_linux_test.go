@@ -1,0 +1,148 @@
+package esp
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vpgw/vpgw/esp/esptest"
+)
+
+// requireRoot fails (never skips) when not root: these tests are the only
+// ones that exercise the kernel paths.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatalf("this test needs root (raw IPPROTO_ESP socket, UDP port 500, TUN devices, netns); run go test as root")
+	}
+}
+
+func run(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func realSide(t *testing.T, local netip.Addr) *side {
+	t.Helper()
+	s := &side{ikes: make(chan ikeMsg, 16)}
+	ep, err := Listen(local, func(pkt []byte, l, r netip.AddrPort) {
+		s.ikes <- ikeMsg{bytes.Clone(pkt), l, r}
+	}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ep = ep
+	t.Cleanup(func() { ep.Close() })
+	return s
+}
+
+var (
+	loA = netip.MustParseAddr("127.0.0.1")
+	loB = netip.MustParseAddr("127.0.0.2")
+)
+
+// TestRootLoopbackESP runs two Endpoints with real sockets on 127.0.0.1 and
+// 127.0.0.2 and fake TUNs, over raw ESP (protocol 50) and ESP-in-UDP 4500,
+// and passes IKE over 500 and 4500 (marker stripped).
+func TestRootLoopbackESP(t *testing.T) {
+	requireRoot(t)
+	checkGoroutines(t)
+	for _, udp := range []bool{false, true} {
+		t.Run(map[bool]string{true: "udp-encap", false: "raw-esp"}[udp], func(t *testing.T) {
+			a, b := realSide(t, loA), realSide(t, loB)
+			var err error
+			a.tun, b.tun = esptest.NewTUN("a", 8), esptest.NewTUN("b", 8)
+			if a.t, err = a.ep.NewTunnel(TunnelConfig{Name: "a", AllowedDst: gwAllowed, Device: a.tun}, testLogger(t)); err != nil {
+				t.Fatal(err)
+			}
+			if b.t, err = b.ep.NewTunnel(TunnelConfig{Name: "b", AllowedDst: cgwAllowed, Device: b.tun}, testLogger(t)); err != nil {
+				t.Fatal(err)
+			}
+			installPair(t, a, b, allSuites[0], 0xa0000001, 0xb0000001, udp)
+			exchange(t, a, b, 20)
+			if s := a.t.Stats(); s.PacketsIn != 20 || s.PacketsOut != 20 {
+				t.Fatalf("stats %+v", s)
+			}
+			installPair(t, a, b, allSuites[2], 0xa0000002, 0xb0000002, udp)
+			exchange(t, a, b, 5)
+
+			for _, port := range []uint16{PortIKE, PortNATT} {
+				msg := []byte(fmt.Sprintf("ike via %d", port))
+				if err := b.ep.SendIKE(msg, port, netip.AddrPortFrom(loA, port)); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case got := <-a.ikes:
+					if !bytes.Equal(got.pkt, msg) || got.local != netip.AddrPortFrom(loA, port) || got.remote != netip.AddrPortFrom(loB, port) {
+						t.Fatalf("IKE %q %v %v", got.pkt, got.local, got.remote)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("IKE on %d not delivered", port)
+				}
+			}
+			if err := a.ep.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.ep.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestRootRealTUNPing puts real TUNs on both ends: vpgwesp0 (10.99.0.1/30)
+// in this namespace, vpgwesp1 (10.99.0.2/30) moved into a fresh netns, and
+// pings across the tunnel with /usr/bin/ping, so echo request and reply each
+// cross both datapaths and the kernel.
+func TestRootRealTUNPing(t *testing.T) {
+	requireRoot(t)
+	checkGoroutines(t)
+	inside := []netip.Prefix{netip.MustParsePrefix("10.99.0.0/30")}
+	for _, udp := range []bool{false, true} {
+		t.Run(map[bool]string{true: "udp-encap", false: "raw-esp"}[udp], func(t *testing.T) {
+			ns := fmt.Sprintf("vpgw-esp-%d", os.Getpid())
+			run(t, "ip", "netns", "add", ns)
+			t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+
+			a, b := realSide(t, loA), realSide(t, loB)
+			var err error
+			if a.t, err = a.ep.NewTunnel(TunnelConfig{Name: "vpgwesp0", AllowedDst: inside}, testLogger(t)); err != nil {
+				t.Fatal(err)
+			}
+			if b.t, err = b.ep.NewTunnel(TunnelConfig{Name: "vpgwesp1", AllowedDst: inside}, testLogger(t)); err != nil {
+				t.Fatal(err)
+			}
+			run(t, "ip", "addr", "add", "10.99.0.1/30", "dev", "vpgwesp0")
+			run(t, "ip", "link", "set", "vpgwesp0", "up")
+			run(t, "ip", "link", "set", "vpgwesp1", "netns", ns)
+			run(t, "ip", "-n", ns, "addr", "add", "10.99.0.2/30", "dev", "vpgwesp1")
+			run(t, "ip", "-n", ns, "link", "set", "vpgwesp1", "up")
+			installPair(t, a, b, allSuites[0], 0xa0000001, 0xb0000001, udp)
+
+			out, err := exec.Command("ping", "-c", "3", "-i", "0.2", "-W", "2", "-I", "vpgwesp0", "10.99.0.2").CombinedOutput()
+			if err != nil {
+				t.Fatalf("ping across the tunnel: %v\n%s\ngw %+v\ncgw %+v", err, out, a.t.Stats(), b.t.Stats())
+			}
+			sa, sb := a.t.Stats(), b.t.Stats()
+			if sa.PacketsOut < 3 || sa.PacketsIn < 3 || sb.PacketsIn < 3 || sb.PacketsOut < 3 {
+				t.Fatalf("stats gw %+v cgw %+v", sa, sb)
+			}
+			if err := a.ep.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.ep.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := exec.Command("ip", "link", "show", "vpgwesp0").Run(); err == nil {
+				t.Fatal("TUN vpgwesp0 still exists after Close")
+			}
+		})
+	}
+}
