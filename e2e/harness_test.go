@@ -71,7 +71,6 @@ func newLab(t *testing.T, prefix string, nat bool) *lab.Lab {
 
 // vpgwInstance is a running `vpgw run` in the lab's vgw namespace.
 type vpgwInstance struct {
-	t      *testing.T
 	l      *lab.Lab
 	proc   *lab.Proc
 	bin    string
@@ -102,6 +101,8 @@ vpn_connections:
       - outside_ip: 203.0.113.2
         inside_cidr: 169.254.10.0/30
         psk: %[2]s
+        # AWS's default phase 1 groups plus Curve25519 (31), which vpgw also offers.
+        phase1: {dh_groups: [2, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 31]}
       - outside_ip: 203.0.113.3
         inside_cidr: 169.254.11.0/30
         psk: %[3]s
@@ -126,7 +127,7 @@ func startVPGW(t *testing.T, l *lab.Lab, config string) *vpgwInstance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &vpgwInstance{t: t, l: l, proc: p, bin: bin, socket: filepath.Join(dir, "vpgw.sock")}
+	v := &vpgwInstance{l: l, proc: p, bin: bin, socket: filepath.Join(dir, "vpgw.sock")}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("vpgw log (tail):\n%s", p.Tail(8000))
@@ -157,18 +158,18 @@ func (v *vpgwInstance) status() (*gateway.Status, error) {
 	return &s, nil
 }
 
-func (v *vpgwInstance) tunnel(idx int) gateway.TunnelStatus {
-	v.t.Helper()
+func (v *vpgwInstance) tunnel(t *testing.T, idx int) gateway.TunnelStatus {
+	t.Helper()
 	s, err := v.status()
 	if err != nil {
-		v.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return s.VPNConnections[0].Tunnels[idx-1]
 }
 
 // waitTunnel waits until tunnel idx of vpn-1 satisfies ok.
-func (v *vpgwInstance) waitTunnel(idx int, timeout time.Duration, what string, ok func(gateway.TunnelStatus) bool) gateway.TunnelStatus {
-	v.t.Helper()
+func (v *vpgwInstance) waitTunnel(t *testing.T, idx int, timeout time.Duration, what string, ok func(gateway.TunnelStatus) bool) gateway.TunnelStatus {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last gateway.TunnelStatus
 	for time.Now().Before(deadline) {
@@ -180,7 +181,7 @@ func (v *vpgwInstance) waitTunnel(idx int, timeout time.Duration, what string, o
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	v.t.Fatalf("tunnel %d: not %s within %v; last status %+v\nvpgw log:\n%s", idx, what, timeout, last, v.proc.Tail(6000))
+	t.Fatalf("tunnel %d: not %s within %v; last status %+v\nvpgw log:\n%s", idx, what, timeout, last, v.proc.Tail(6000))
 	return last
 }
 

@@ -21,7 +21,7 @@ func TestIKEv2AgainstStrongSwan(t *testing.T) {
 	l := newLab(t, "vpgw-e2e2", false)
 	v := startVPGW(t, l, labConfig(l.Dir()+"/vpgw", tunnelPSKs{labPSK, labPSK + "2"}, lab.CGWWANIP))
 
-	if st := v.tunnel(1); st.Status != gateway.StateDown {
+	if st := v.tunnel(t, 1); st.Status != gateway.StateDown {
 		t.Fatalf("before any customer gateway: tunnel 1 is %s, want DOWN", st.Status)
 	}
 	if hasRoute(v.routes(), "172.16.0.0/24", "vpn-1-t1") {
@@ -43,7 +43,7 @@ func TestIKEv2AgainstStrongSwan(t *testing.T) {
 			}
 			defer ch.Stop()
 			logOnFailure(t, ch)
-			st := v.waitTunnel(1, 30*time.Second, "UP", func(s gateway.TunnelStatus) bool { return s.Status == gateway.StateUp })
+			st := v.waitTunnel(t, 1, 30*time.Second, "UP", func(s gateway.TunnelStatus) bool { return s.Status == gateway.StateUp })
 			if st.IKEVersion != "ikev2" || !st.NATT || st.StatusMessage != "" || st.AcceptedRouteCount != 1 {
 				t.Errorf("tunnel 1 UP but status = %+v, want ikev2, nat_t (libipsec always encapsulates), no message, 1 route", st)
 			}
@@ -62,7 +62,7 @@ func TestIKEv2AgainstStrongSwan(t *testing.T) {
 			if err := l.Ping(lab.RoleOnprem, lab.VPCIP, 5); err != nil {
 				t.Errorf("on-prem → VPC: %v", err)
 			}
-			if st := v.tunnel(1); st.BytesIn == 0 || st.BytesOut == 0 {
+			if st := v.tunnel(t, 1); st.BytesIn == 0 || st.BytesOut == 0 {
 				t.Errorf("after pings: bytes_in=%d bytes_out=%d, want both > 0", st.BytesIn, st.BytesOut)
 			}
 
@@ -71,7 +71,7 @@ func TestIKEv2AgainstStrongSwan(t *testing.T) {
 			if err := ch.Terminate("t1"); err != nil {
 				t.Fatal(err)
 			}
-			st = v.waitTunnel(1, 10*time.Second, "DOWN", func(s gateway.TunnelStatus) bool { return s.Status == gateway.StateDown })
+			st = v.waitTunnel(t, 1, 10*time.Second, "DOWN", func(s gateway.TunnelStatus) bool { return s.Status == gateway.StateDown })
 			if !strings.Contains(st.StatusMessage, "deleted by peer") {
 				t.Errorf("after the peer's DELETE: status_message = %q, want it to say 'deleted by peer'", st.StatusMessage)
 			}
@@ -88,7 +88,7 @@ func TestIKEv2AgainstStrongSwan(t *testing.T) {
 		}
 		defer ch.Stop()
 		logOnFailure(t, ch)
-		st := v.waitTunnel(1, 30*time.Second, "DOWN with an authentication message", func(s gateway.TunnelStatus) bool {
+		st := v.waitTunnel(t, 1, 30*time.Second, "DOWN with an authentication message", func(s gateway.TunnelStatus) bool {
 			return s.Status == gateway.StateDown && strings.Contains(strings.ToLower(s.StatusMessage), "authentication failed")
 		})
 		if strings.Contains(st.StatusMessage, labPSK) || strings.Contains(st.StatusMessage, "not.the.right.psk") {
@@ -110,7 +110,7 @@ func TestIKEv2AgainstStrongSwan(t *testing.T) {
 		}
 		defer ch.Stop()
 		logOnFailure(t, ch)
-		v.waitTunnel(1, 30*time.Second, "DOWN with a no-proposal message", func(s gateway.TunnelStatus) bool {
+		v.waitTunnel(t, 1, 30*time.Second, "DOWN with a no-proposal message", func(s gateway.TunnelStatus) bool {
 			return s.Status == gateway.StateDown && strings.Contains(strings.ToLower(s.StatusMessage), "no proposal chosen")
 		})
 		waitLog(t, ch.LogPath(), "NO_PROPOSAL_CHOSEN", 10*time.Second)
@@ -122,7 +122,7 @@ func TestIKEv2AgainstStrongSwan(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ch.Stop()
-		v.waitTunnel(1, 30*time.Second, "UP", func(s gateway.TunnelStatus) bool { return s.Status == gateway.StateUp })
+		v.waitTunnel(t, 1, 30*time.Second, "UP", func(s gateway.TunnelStatus) bool { return s.Status == gateway.StateUp })
 		if err := syscall.Kill(v.proc.PID, syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}

@@ -241,17 +241,20 @@ func TestBackToBackPolicyRekeyAndDrops(t *testing.T) {
 	if err := cgw.ep.SendIKE([]byte("ike-on-500"), PortIKE, netip.AddrPortFrom(gwOutside, PortIKE)); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []ikeMsg{
-		{[]byte("ike-message"), netip.AddrPortFrom(gwOutside, PortNATT), netip.AddrPortFrom(cgwOutside, PortNATT)},
-		{[]byte("ike-on-500"), netip.AddrPortFrom(gwOutside, PortIKE), netip.AddrPortFrom(cgwOutside, PortIKE)},
-	} {
+	want := map[uint16]ikeMsg{
+		PortNATT: {[]byte("ike-message"), netip.AddrPortFrom(gwOutside, PortNATT), netip.AddrPortFrom(cgwOutside, PortNATT)},
+		PortIKE:  {[]byte("ike-on-500"), netip.AddrPortFrom(gwOutside, PortIKE), netip.AddrPortFrom(cgwOutside, PortIKE)},
+	}
+	for range 2 { // the two ports are read by different goroutines: any order
 		select {
 		case got := <-gw.ikes:
-			if !bytes.Equal(got.pkt, want.pkt) || got.local != want.local || got.remote != want.remote {
-				t.Fatalf("IKE got %q %v %v, want %q %v %v", got.pkt, got.local, got.remote, want.pkt, want.local, want.remote)
+			w := want[got.local.Port()]
+			if !bytes.Equal(got.pkt, w.pkt) || got.local != w.local || got.remote != w.remote {
+				t.Fatalf("IKE got %q %v %v, want %q %v %v", got.pkt, got.local, got.remote, w.pkt, w.local, w.remote)
 			}
+			delete(want, got.local.Port())
 		case <-time.After(5 * time.Second):
-			t.Fatal("IKE message not delivered")
+			t.Fatalf("IKE messages not delivered: %v", want)
 		}
 	}
 

@@ -44,8 +44,8 @@ var (
 		netip.MustParsePrefix("169.254.5.0/30"),
 		netip.MustParsePrefix("169.254.169.252/30"),
 	}
-	cfgPhase1DH = []int{2, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24}
-	cfgPhase2DH = []int{2, 5, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24}
+	cfgPhase1DH = []int{2, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 31}
+	cfgPhase2DH = []int{2, 5, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 31}
 )
 
 // Validate checks every rule of the configuration contract and returns one
@@ -256,8 +256,8 @@ func (v *cfgValidator) tunnel(p string, t *Tunnel) {
 	v.insideCIDR(p+".inside_cidr", t.InsideCIDR)
 	v.psk(p+".psk", t.PSK)
 	v.ikeVersions(p+".ike_versions", t.IKEVersions)
-	v.phase(p+".phase1", t.Phase1, cfgPhase1DH, "2, 14–24", cfgMaxPhase1Lifetime)
-	v.phase(p+".phase2", t.Phase2, cfgPhase2DH, "2, 5, 14–24", cfgMaxPhase2Lifetime)
+	v.phase(p+".phase1", t.Phase1, cfgPhase1DH, "2, 14–24, 31", cfgMaxPhase1Lifetime)
+	v.phase(p+".phase2", t.Phase2, cfgPhase2DH, "2, 5, 14–24, 31", cfgMaxPhase2Lifetime)
 	if t.Phase2.Lifetime >= t.Phase1.Lifetime && t.Phase1.Lifetime > 0 {
 		v.fail(p+".phase2.lifetime", fmt.Sprintf("must be less than phase1.lifetime (%s), got %s",
 			cfgDur(t.Phase1.Lifetime), cfgDur(t.Phase2.Lifetime)))
