@@ -17,7 +17,7 @@ func sampleStatus() *Status {
 		Name: "vpn-1", CustomerGateway: "cgw-1", Routing: "static",
 		Tunnels: []TunnelStatus{
 			{OutsideIP: "203.0.113.2", InsideCIDR: "169.254.10.0/30", Status: StateUp,
-				LastStatusChange: time.Date(2026, 11, 29, 5, 0, 0, 0, time.UTC),
+				LastStatusChange:   time.Date(2026, 11, 29, 5, 0, 0, 0, time.UTC),
 				AcceptedRouteCount: 1, IKEVersion: "ikev2", NATT: true, BytesIn: 84, BytesOut: 168},
 			{OutsideIP: "203.0.113.3", InsideCIDR: "169.254.11.0/30", Status: StateDown,
 				StatusMessage: "IKE authentication failed: PSK mismatch"},
