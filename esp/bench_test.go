@@ -1,6 +1,8 @@
 package esp
 
 import (
+	"time"
+
 	"testing"
 
 	"github.com/vpgw/vpgw/esp/esptest"
@@ -59,5 +61,33 @@ func BenchmarkOpen(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// pump pushes n copies of p into in, keeping at most window packets in
+// flight, and waits until done has reported all n. It allocates nothing
+// once its timer exists; a lost packet fails the test after 5 s.
+func pump(tb testing.TB, in chan<- []byte, done <-chan int, p []byte, n, window int) {
+	tb.Helper()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	sent, got := 0, 0
+	for got < n {
+		if sent < n && sent-got < window {
+			select {
+			case in <- p:
+				sent++
+			case k := <-done:
+				got += k
+			}
+			continue
+		}
+		timer.Reset(5 * time.Second)
+		select {
+		case k := <-done:
+			got += k
+		case <-timer.C:
+			tb.Fatalf("only %d of %d packets arrived", got, n)
+		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 // requireRoot fails (never skips) when not root: these tests are the only
 // ones that exercise the kernel paths.
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatalf("this test needs root (raw IPPROTO_ESP socket, UDP port 500, TUN devices, netns); run go test as root")
@@ -29,7 +29,7 @@ func run(t *testing.T, args ...string) {
 	}
 }
 
-func realSide(t *testing.T, local netip.Addr) *side {
+func realSide(t testing.TB, local netip.Addr) *side {
 	t.Helper()
 	s := &side{ikes: make(chan ikeMsg, 16)}
 	ep, err := Listen(local, func(pkt []byte, l, r netip.AddrPort) {
@@ -143,6 +143,70 @@ func TestRootRealTUNPing(t *testing.T) {
 			if err := exec.Command("ip", "link", "show", "vpgwesp0").Run(); err == nil {
 				t.Fatal("TUN vpgwesp0 still exists after Close")
 			}
+		})
+	}
+}
+
+// loopbackPair is a sender (b, whose fake TUN is read) and a receiver (a,
+// whose TUN is a sink) with real sockets on loopback and SAs installed.
+func loopbackPair(tb testing.TB, udpEncap bool) (a, b *side) {
+	a, b = realSide(tb, loA), realSide(tb, loB)
+	var err error
+	a.tun, b.tun = esptest.NewSinkTUN("a", 64), esptest.NewTUN("b", 64)
+	if a.t, err = a.ep.NewTunnel(TunnelConfig{Name: "a", AllowedDst: gwAllowed, Device: a.tun}, testLogger(tb)); err != nil {
+		tb.Fatal(err)
+	}
+	if b.t, err = b.ep.NewTunnel(TunnelConfig{Name: "b", AllowedDst: cgwAllowed, Device: b.tun}, testLogger(tb)); err != nil {
+		tb.Fatal(err)
+	}
+	installPair(tb, a, b, allSuites[0], 0xa0000001, 0xb0000001, udpEncap)
+	return a, b
+}
+
+// TestRootReceiveAllocs measures allocations per packet on real sockets over
+// loopback: fake TUN read, seal, sendmmsg (raw ESP or UDP 4500), kernel,
+// recvmmsg, SPI lookup, open, policy, TUN write. The count is process-wide,
+// so it covers both endpoints' goroutines; the steady state must be zero.
+func TestRootReceiveAllocs(t *testing.T) {
+	requireRoot(t)
+	checkGoroutines(t)
+	for _, udp := range []bool{false, true} {
+		t.Run(map[bool]string{true: "udp-encap", false: "raw-esp"}[udp], func(t *testing.T) {
+			a, b := loopbackPair(t, udp)
+			defer b.ep.Close()
+			defer a.ep.Close()
+			p := benchInner()
+			pump(t, b.tun.Inbound, a.tun.Written, p, 1000, 64) // warm up: pools, sockets
+			const perRun = 64
+			avg := testing.AllocsPerRun(200, func() {
+				pump(t, b.tun.Inbound, a.tun.Written, p, perRun, perRun)
+			})
+			t.Logf("%v allocations per %d packets", avg, perRun)
+			if avg != 0 {
+				t.Fatalf("datapath allocates: %v allocations per %d packets", avg, perRun)
+			}
+			if s := a.t.Stats(); s.PacketsIn != 1000+201*perRun {
+				t.Fatalf("receiver stats %+v", s)
+			}
+		})
+	}
+}
+
+// BenchmarkRootLoopback sends 1400-byte packets over real sockets on
+// loopback, end to end as in TestRootReceiveAllocs; one op is one packet.
+func BenchmarkRootLoopback(b *testing.B) {
+	requireRoot(b)
+	for _, udp := range []bool{false, true} {
+		b.Run(map[bool]string{true: "udp-encap", false: "raw-esp"}[udp], func(b *testing.B) {
+			rx, tx := loopbackPair(b, udp)
+			defer tx.ep.Close()
+			defer rx.ep.Close()
+			p := benchInner()
+			pump(b, tx.tun.Inbound, rx.tun.Written, p, 1000, 256)
+			b.SetBytes(int64(len(p)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			pump(b, tx.tun.Inbound, rx.tun.Written, p, b.N, 256)
 		})
 	}
 }

@@ -89,7 +89,7 @@ func fakeSide(t *testing.T, n *esptest.Net, local netip.Addr, name string, allow
 }
 
 // installPair installs matching SAs on a (gateway) and b (customer).
-func installPair(t *testing.T, a, b *side, s suite.ESP, aIn, bIn uint32, udpEncap bool) {
+func installPair(t testing.TB, a, b *side, s suite.ESP, aIn, bIn uint32, udpEncap bool) {
 	t.Helper()
 	cfgA := randomConfig(t, aIn, s, 128) // b → a
 	cfgB := randomConfig(t, bIn, s, 128) // a → b

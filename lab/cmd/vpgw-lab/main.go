@@ -319,16 +319,27 @@ func cmdDemo(args []string) error {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vpgw-lab: vpgw status:", err)
 	}
-	step("ping %s → %s through the tunnel", lab.OnpremIP, lab.VPCIP)
 	var pingErr error
-	if up > 0 {
-		if pingErr = l.WaitPing(lab.RoleOnprem, lab.VPCIP, 10*time.Second); pingErr == nil {
-			pout, err := l.Exec(lab.RoleOnprem, "ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", lab.VPCIP)
+	if up == 0 {
+		pingErr = errors.New("no tunnel is up")
+	}
+	for _, p := range []struct{ from, src, dst string }{
+		{lab.RoleOnprem, lab.OnpremIP, lab.VPCIP},
+		{lab.RoleVPC, lab.VPCIP, lab.OnpremIP},
+	} {
+		if pingErr != nil {
+			break
+		}
+		step("ping %s → %s through the tunnel", p.src, p.dst)
+		if pingErr = l.WaitPing(p.from, p.dst, 10*time.Second); pingErr == nil {
+			pout, err := l.Exec(p.from, "ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", p.dst)
 			fmt.Printf("%s", pout)
 			pingErr = err
 		}
-	} else {
-		pingErr = errors.New("no tunnel is up")
+	}
+	if pingErr == nil {
+		status, _ := exec.Command(bin, "status", "--socket", sock).CombinedOutput()
+		step("vpgw status after the pings (bytes counted on the tunnel that carries the route):\n%s", status)
 	}
 	if pingErr != nil {
 		step("ping FAILED: %v", pingErr)
