@@ -13,6 +13,13 @@ import (
 var version = "dev"
 
 func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "vpgw:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "vpgw",
 		Short:         "Virtual private gateway: the AWS side of a Site-to-Site VPN",
@@ -20,10 +27,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(runCmd(), validateCmd(), statusCmd(), versionCmd())
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "vpgw:", err)
-		os.Exit(1)
-	}
+	return root
 }
 
 func versionCmd() *cobra.Command {
