@@ -64,30 +64,43 @@ func BenchmarkOpen(b *testing.B) {
 	}
 }
 
-// pump pushes n copies of p into in, keeping at most window packets in
-// flight, and waits until done has reported all n. It allocates nothing
-// once its timer exists; a lost packet fails the test after 5 s.
-func pump(tb testing.TB, in chan<- []byte, done <-chan int, p []byte, n, window int) {
-	tb.Helper()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+// pump feeds packets into a tunnel's TUN (in) and counts them out of a sink
+// (done: a sink TUN's Written or a Sink conn's Sent). Once made it
+// allocates nothing, so benchmarks and AllocsPerRun measure only the
+// datapath.
+type pump struct {
+	tb    testing.TB
+	in    chan<- []byte
+	done  <-chan int
+	timer *time.Timer
+}
+
+func newPump(tb testing.TB, in chan<- []byte, done <-chan int) *pump {
+	p := &pump{tb: tb, in: in, done: done, timer: time.NewTimer(time.Hour)}
+	tb.Cleanup(func() { p.timer.Stop() })
+	return p
+}
+
+// run pushes n copies of pkt, keeping at most window packets in flight, and
+// waits until all n have come out; a lost packet fails after 5 s.
+func (p *pump) run(pkt []byte, n, window int) {
 	sent, got := 0, 0
 	for got < n {
 		if sent < n && sent-got < window {
 			select {
-			case in <- p:
+			case p.in <- pkt:
 				sent++
-			case k := <-done:
+			case k := <-p.done:
 				got += k
 			}
 			continue
 		}
-		timer.Reset(5 * time.Second)
+		p.timer.Reset(5 * time.Second)
 		select {
-		case k := <-done:
+		case k := <-p.done:
 			got += k
-		case <-timer.C:
-			tb.Fatalf("only %d of %d packets arrived", got, n)
+		case <-p.timer.C:
+			p.tb.Fatalf("only %d of %d packets came out", got, n)
 		}
 	}
 }

@@ -8,8 +8,9 @@ import (
 	"net/netip"
 	"syscall"
 
-	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
+
+	"github.com/vpgw/vpgw/esp/mmsg"
 )
 
 // socketBufferSize is asked of the kernel for each socket; with
@@ -53,12 +54,16 @@ func Listen(local netip.Addr, onIKE IKEHandler, log *slog.Logger) (*Endpoint, er
 			log.Debug("cannot enlarge socket buffers", "err", err)
 		}
 	}
-	conns := Conns{
-		IKE:  ipv4.NewPacketConn(ike),
-		NATT: ipv4.NewPacketConn(natt),
-		ESP:  ipv4.NewPacketConn(raw),
+	var conns [3]*mmsg.Conn
+	for i, c := range []interface {
+		syscall.Conn
+		Close() error
+	}{ike, natt, raw} {
+		if conns[i], err = mmsg.NewConn(c); err != nil {
+			return fail(fmt.Errorf("esp: %w", err))
+		}
 	}
-	return NewEndpoint(local, conns, onIKE, log), nil
+	return NewEndpoint(local, Conns{IKE: conns[0], NATT: conns[1], ESP: conns[2]}, onIKE, log), nil
 }
 
 func setBuffers(c syscall.Conn) error {

@@ -11,19 +11,26 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"golang.org/x/net/ipv4"
+	"github.com/vpgw/vpgw/esp/mmsg"
 )
 
 // IKEHandler receives an IKE message (without the non-ESP marker). pkt is
 // valid only during the call; local carries the port it arrived on.
 type IKEHandler func(pkt []byte, local, remote netip.AddrPort)
 
-// PacketConn is the batch I/O of one outside socket. *ipv4.PacketConn
-// implements it (recvmmsg/sendmmsg on Linux); esptest has a channel fake.
-// A raw ESP conn returns packets with their IPv4 header, as the kernel does.
+// PacketConn is the batch I/O of one outside socket. *mmsg.Conn implements
+// it (recvmmsg/sendmmsg on Linux); esptest has a channel fake. A raw ESP
+// conn returns packets with their IPv4 header, as the kernel does, and
+// takes them without. Addresses are netip.AddrPort (port 0 on raw ESP) so
+// that neither direction allocates per packet; s holds the calling
+// goroutine's kernel structures, which a fake may ignore.
+//
+// ReadBatch waits for at least one datagram and fills ms[:n]. WriteBatch
+// sends ms in order; on error the first n were sent and the error is about
+// ms[n].
 type PacketConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+	ReadBatch(ms []mmsg.Message, s *mmsg.Scratch) (n int, err error)
+	WriteBatch(ms []mmsg.Message, s *mmsg.Scratch) (n int, err error)
 	Close() error
 }
 
@@ -92,20 +99,21 @@ func (e *Endpoint) String() string { return "endpoint " + e.local.String() }
 func (e *Endpoint) Stats() Stats { return e.counters.snapshot() }
 
 // SendIKE sends one IKE message from localPort (500 or 4500) to remote,
-// adding the non-ESP marker on 4500 (RFC 3948 §2.2).
+// adding the non-ESP marker on 4500 (RFC 3948 §2.2). It may be called from
+// any goroutine; it is not on the datapath and allocates.
 func (e *Endpoint) SendIKE(pkt []byte, localPort uint16, remote netip.AddrPort) error {
-	var marker [4]byte
-	ms := []ipv4.Message{{Addr: net.UDPAddrFromAddrPort(remote)}}
+	ms := []mmsg.Message{{Buf: pkt, Addr: remote}}
 	var c PacketConn
 	switch localPort {
 	case PortIKE:
-		c, ms[0].Buffers = e.conns.IKE, [][]byte{pkt}
+		c = e.conns.IKE
 	case PortNATT:
-		c, ms[0].Buffers = e.conns.NATT, [][]byte{marker[:], pkt}
+		c = e.conns.NATT
+		ms[0].Buf = append(make([]byte, 4, 4+len(pkt)), pkt...) // zero marker
 	default:
 		return fmt.Errorf("esp: no IKE socket on port %d", localPort)
 	}
-	if _, err := c.WriteBatch(ms, 0); err != nil {
+	if _, err := c.WriteBatch(ms, new(mmsg.Scratch)); err != nil {
 		return fmt.Errorf("esp: send IKE to %v: %w", remote, err)
 	}
 	return nil

@@ -3,7 +3,7 @@ package esp
 import (
 	"sync"
 
-	"golang.org/x/net/ipv4"
+	"github.com/vpgw/vpgw/esp/mmsg"
 )
 
 const (
@@ -39,7 +39,8 @@ type batch struct {
 	elems []*packetBuffer
 	bufs  [][]byte       // bufs[i] is all of elems[i]
 	sizes []int          // TUN read sizes
-	msgs  []ipv4.Message // socket I/O; Buffers has room for one slice each
+	msgs  []mmsg.Message // socket I/O
+	sys   mmsg.Scratch   // the kernel's view of msgs; owned with the batch
 	out   [][]byte       // packets gathered for one TUN write
 }
 
@@ -48,14 +49,12 @@ func getBatch(n int) *batch {
 		elems: make([]*packetBuffer, n),
 		bufs:  make([][]byte, n),
 		sizes: make([]int, n),
-		msgs:  make([]ipv4.Message, n),
+		msgs:  make([]mmsg.Message, n),
 		out:   make([][]byte, 0, n),
 	}
-	iov := make([][]byte, n)
 	for i := range b.elems {
 		b.elems[i] = bufferPool.Get().(*packetBuffer)
 		b.bufs[i] = b.elems[i][:]
-		b.msgs[i].Buffers = iov[i : i+1 : i+1]
 	}
 	return b
 }
@@ -65,7 +64,7 @@ func (b *batch) put() {
 	for i, e := range b.elems {
 		bufferPool.Put(e)
 		b.elems[i], b.bufs[i] = nil, nil
-		b.msgs[i] = ipv4.Message{}
+		b.msgs[i] = mmsg.Message{}
 	}
 	clear(b.out[:cap(b.out)])
 }

@@ -16,7 +16,6 @@ package esp
 
 import (
 	"encoding/binary"
-	"net"
 	"net/netip"
 	"strconv"
 	"time"
@@ -36,11 +35,11 @@ func (e *Endpoint) routineReceive(c PacketConn, port uint16) {
 	b := getBatch(socketBatchSize)
 	defer b.put()
 	for i := range b.msgs {
-		b.msgs[i].Buffers[0] = b.bufs[i][headroom : headroom+MaxPacketSize]
+		b.msgs[i].Buf = b.bufs[i][headroom : headroom+MaxPacketSize]
 	}
 	w := tunWriter{out: b.out}
 	for {
-		n, err := c.ReadBatch(b.msgs, 0)
+		n, err := c.ReadBatch(b.msgs, &b.sys)
 		if err != nil {
 			if e.closed.Load() || isClosed(err) {
 				return
@@ -81,20 +80,15 @@ func (e *Endpoint) routineReceive(c PacketConn, port uint16) {
 			}
 		}
 		w.flush()
-		for i := 0; i < n; i++ {
-			b.msgs[i].Addr = nil
-		}
 	}
 }
 
-func (e *Endpoint) deliverIKE(pkt []byte, port uint16, from net.Addr) {
-	ua, ok := from.(*net.UDPAddr)
-	if !ok || e.onIKE == nil {
+func (e *Endpoint) deliverIKE(pkt []byte, port uint16, from netip.AddrPort) {
+	if e.onIKE == nil || !from.IsValid() {
 		return
 	}
-	remote := ua.AddrPort()
-	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
-	e.onIKE(pkt, netip.AddrPortFrom(e.local, port), remote)
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	e.onIKE(pkt, netip.AddrPortFrom(e.local, port), from)
 }
 
 // receiveESP handles buf[off:off+n], an ESP packet starting at its SPI.

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/vpgw/vpgw/esp/mmsg"
 )
 
 func (t *Tunnel) routineReadFromTUN() {
@@ -79,13 +81,10 @@ func (t *Tunnel) sealAndSend(b *batch, count int) {
 		}
 		o.sa.counters.out(size)
 		t.counters.out(size)
-		msgs = msgs[:len(msgs)+1]
-		m := &msgs[len(msgs)-1]
-		m.Buffers[0] = b.bufs[i][start:end]
-		m.Addr = o.addr
+		msgs = append(msgs, mmsg.Message{Buf: b.bufs[i][start:end], Addr: o.addr})
 	}
 	for len(msgs) > 0 {
-		sent, err := o.conn.WriteBatch(msgs, 0)
+		sent, err := o.conn.WriteBatch(msgs, &b.sys)
 		if err != nil {
 			if !isClosed(err) {
 				t.log.Debug("send failed", "remote", o.remote, "err", err)

@@ -50,8 +50,8 @@ type outbound struct {
 	sa       *SA
 	remote   netip.AddrPort
 	udpEncap bool
-	addr     net.Addr   // *net.UDPAddr or *net.IPAddr, built once
-	conn     PacketConn // NATT or ESP socket
+	addr     netip.AddrPort // remote, with port 0 on raw ESP
+	conn     PacketConn     // NATT or ESP socket
 }
 
 // NewTunnel creates (or adopts cfg.Device) the TUN and starts its reader.
@@ -131,9 +131,9 @@ func (t *Tunnel) Install(in, out SAConfig, remote netip.AddrPort, udpEncap bool)
 		if remote.Port() == 0 {
 			return fmt.Errorf("esp: UDP encapsulation needs a remote port")
 		}
-		ob.addr, ob.conn = net.UDPAddrFromAddrPort(remote), t.ep.conns.NATT
+		ob.addr, ob.conn = remote, t.ep.conns.NATT
 	} else {
-		ob.addr, ob.conn = &net.IPAddr{IP: remote.Addr().AsSlice()}, t.ep.conns.ESP
+		ob.addr, ob.conn = netip.AddrPortFrom(remote.Addr(), 0), t.ep.conns.ESP
 	}
 
 	t.mu.Lock()

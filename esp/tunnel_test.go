@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"runtime"
 	"strings"
@@ -12,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/ipv4"
-
 	"github.com/vpgw/vpgw/esp/esptest"
+	"github.com/vpgw/vpgw/esp/mmsg"
 	"github.com/vpgw/vpgw/suite"
 )
 
@@ -211,7 +209,7 @@ func TestBackToBackPolicyRekeyAndDrops(t *testing.T) {
 	// Unknown SPI and runt ESP: endpoint-level drops. Keepalive: ignored.
 	raw := n.Listen(netip.AddrPortFrom(cgwOutside, 4501))
 	send := func(p []byte) {
-		raw.WriteBatch([]ipv4.Message{{Buffers: [][]byte{p}, Addr: net.UDPAddrFromAddrPort(netip.AddrPortFrom(gwOutside, PortNATT))}}, 0)
+		raw.WriteBatch([]mmsg.Message{{Buf: p, Addr: netip.AddrPortFrom(gwOutside, PortNATT)}}, nil)
 	}
 	send([]byte{0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 1, 1, 2, 3, 4})
 	send([]byte{0xff})

@@ -10,8 +10,10 @@ import (
 	"os"
 	"sync"
 
-	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/vpgw/vpgw/esp/mmsg"
 )
 
 const queueLen = 1024
@@ -105,13 +107,34 @@ func (t *TUN) Close() error {
 	return nil
 }
 
-// Net is an in-memory IPv4 network of UDP and raw-ESP sockets.
+// Net is an in-memory IPv4 network of UDP and raw-ESP sockets. Datagrams
+// in flight live in buffers recycled through a free list, so that a steady
+// flow allocates nothing.
 type Net struct {
 	mu    sync.Mutex
 	conns map[netip.AddrPort]*Conn // port 0: raw IP protocol 50
+	free  chan []byte
 }
 
-func NewNet() *Net { return &Net{conns: make(map[netip.AddrPort]*Conn)} }
+func NewNet() *Net {
+	return &Net{conns: make(map[netip.AddrPort]*Conn), free: make(chan []byte, 2*queueLen)}
+}
+
+func (n *Net) getBuf() []byte {
+	select {
+	case b := <-n.free:
+		return b[:0]
+	default:
+		return make([]byte, 0, 2048)
+	}
+}
+
+func (n *Net) putBuf(b []byte) {
+	select {
+	case n.free <- b:
+	default:
+	}
+}
 
 // Conns returns the three sockets of addr (UDP 500, UDP 4500, raw ESP).
 func (n *Net) Conns(addr netip.Addr) (ike, natt, esp *Conn) {
@@ -129,11 +152,12 @@ func (n *Net) Listen(ap netip.AddrPort) *Conn {
 }
 
 type datagram struct {
-	b    []byte
-	from net.Addr
+	b    []byte // from the Net's free list
+	from netip.AddrPort
 }
 
-// Conn is one fake socket; it implements esp.PacketConn.
+// Conn is one fake socket; it implements esp.PacketConn (the Scratch is
+// not needed).
 type Conn struct {
 	net   *Net
 	local netip.AddrPort
@@ -144,7 +168,7 @@ type Conn struct {
 
 func (c *Conn) raw() bool { return c.local.Port() == 0 }
 
-func (c *Conn) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
+func (c *Conn) ReadBatch(ms []mmsg.Message, _ *mmsg.Scratch) (int, error) {
 	n := 0
 	select {
 	case <-c.done:
@@ -165,52 +189,47 @@ func (c *Conn) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
 	return n, nil
 }
 
-func (c *Conn) fill(m *ipv4.Message, d datagram) {
-	m.N = copy(m.Buffers[0], d.b)
+func (c *Conn) fill(m *mmsg.Message, d datagram) {
+	m.N = copy(m.Buf, d.b)
 	m.Addr = d.from
 	m.Flags = 0
+	if m.N < len(d.b) {
+		m.Flags = unix.MSG_TRUNC
+	}
+	c.net.putBuf(d.b)
 }
 
-// WriteBatch delivers each message to the socket its Addr names; like a
-// kernel it prepends an IPv4 header on raw delivery and drops silently
+// WriteBatch delivers each message to the socket its Addr names: a raw
+// socket sends to the raw socket of the address (the port is ignored) and
+// prepends an IPv4 header, like a kernel. Like a kernel it drops silently
 // when nobody listens or the queue is full.
-func (c *Conn) WriteBatch(ms []ipv4.Message, _ int) (int, error) {
+func (c *Conn) WriteBatch(ms []mmsg.Message, _ *mmsg.Scratch) (int, error) {
 	select {
 	case <-c.done:
 		return 0, net.ErrClosed
 	default:
 	}
 	for _, m := range ms {
-		var payload []byte
-		for _, b := range m.Buffers {
-			payload = append(payload, b...)
+		dst := netip.AddrPortFrom(m.Addr.Addr().Unmap(), m.Addr.Port())
+		from := c.local
+		b := c.net.getBuf()
+		if c.raw() {
+			dst = netip.AddrPortFrom(dst.Addr(), 0)
+			b = ipv4Header(b, c.local.Addr(), dst.Addr(), m.Buf)
+		} else {
+			b = append(b, m.Buf...)
 		}
-		var dst netip.AddrPort
-		var from net.Addr
-		var b []byte
-		switch a := m.Addr.(type) {
-		case *net.UDPAddr:
-			dst = a.AddrPort()
-			from = net.UDPAddrFromAddrPort(c.local)
-			b = payload
-		case *net.IPAddr:
-			ip, _ := netip.AddrFromSlice(a.IP)
-			dst = netip.AddrPortFrom(ip.Unmap(), 0)
-			from = &net.IPAddr{IP: c.local.Addr().AsSlice()}
-			b = ipv4Header(c.local.Addr(), dst.Addr(), payload)
-		default:
-			continue
-		}
-		dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
 		c.net.mu.Lock()
 		peer := c.net.conns[dst]
 		c.net.mu.Unlock()
 		if peer == nil {
+			c.net.putBuf(b)
 			continue
 		}
 		select {
 		case peer.rx <- datagram{b: b, from: from}:
 		default:
+			c.net.putBuf(b)
 		}
 	}
 	return len(ms), nil
@@ -228,10 +247,41 @@ func (c *Conn) Close() error {
 	return nil
 }
 
-// ipv4Header wraps payload in a 24-byte IPv4 header (IHL 6, with a NOP
-// option) so that readers must honour IHL rather than assume 20.
-func ipv4Header(src, dst netip.Addr, payload []byte) []byte {
-	h := make([]byte, 24, 24+len(payload))
+// Sink is a socket for benchmarks: it keeps nothing it is sent, and reports
+// how many datagrams each WriteBatch call took on Sent. ReadBatch waits for
+// Close. It implements esp.PacketConn.
+type Sink struct {
+	Sent chan int
+	done chan struct{}
+	once sync.Once
+}
+
+func NewSink() *Sink { return &Sink{Sent: make(chan int, queueLen), done: make(chan struct{})} }
+
+func (s *Sink) ReadBatch([]mmsg.Message, *mmsg.Scratch) (int, error) {
+	<-s.done
+	return 0, net.ErrClosed
+}
+
+func (s *Sink) WriteBatch(ms []mmsg.Message, _ *mmsg.Scratch) (int, error) {
+	select {
+	case <-s.done:
+		return 0, net.ErrClosed
+	case s.Sent <- len(ms):
+		return len(ms), nil
+	}
+}
+
+func (s *Sink) Close() error {
+	s.once.Do(func() { close(s.done) })
+	return nil
+}
+
+// ipv4Header appends to h[:0] payload in a 24-byte IPv4 header (IHL 6,
+// with a NOP option) so that readers must honour IHL rather than assume 20.
+func ipv4Header(h []byte, src, dst netip.Addr, payload []byte) []byte {
+	var zero [24]byte
+	h = append(h[:0], zero[:]...)
 	h[0] = 0x46
 	binary.BigEndian.PutUint16(h[2:], uint16(24+len(payload)))
 	h[8] = 64
