@@ -1,6 +1,8 @@
 package esp
 
 import (
+	"net/netip"
+	"runtime"
 	"time"
 
 	"testing"
@@ -102,5 +104,114 @@ func (p *pump) run(pkt []byte, n, window int) {
 		case <-p.timer.C:
 			p.tb.Fatalf("only %d of %d packets came out", got, n)
 		}
+	}
+}
+
+// allocPackets is how many packets checkNoAllocs sends, and allocSlack how
+// many heap allocations it tolerates among them: fewer than one per 1000
+// packets, so allocating per packet or per batch (64) fails, but a refill
+// of the runtime's own caches (the sudogs of channel operations, emptied
+// by a garbage collection) does not make the test flaky.
+const (
+	allocPackets = 10000
+	allocSlack   = allocPackets / 1000
+)
+
+// checkNoAllocs sends allocPackets packets through a warmed-up datapath and
+// fails if they cause more than allocSlack heap allocations in the whole
+// process, so on every goroutine of the datapath.
+func (p *pump) checkNoAllocs(pkt []byte) {
+	p.tb.Helper()
+	runtime.GC() // so that none runs, emptying caches, while measuring
+	allocs := testing.AllocsPerRun(1, func() { p.run(pkt, allocPackets, 64) })
+	p.tb.Logf("%v heap allocations for %d packets", allocs, allocPackets)
+	if allocs > allocSlack {
+		p.tb.Fatalf("datapath allocates: %v heap allocations for %d packets", allocs, allocPackets)
+	}
+}
+
+// fakePair is a sender (cgw, whose fake TUN is read) and a receiver (gw, whose
+// TUN is a sink) on an esptest.Net, with SAs installed.
+func fakePair(tb testing.TB, udpEncap bool) (gw, cgw *side) {
+	n := esptest.NewNet()
+	gw, cgw = &side{tun: esptest.NewSinkTUN("gw", 64)}, &side{tun: esptest.NewTUN("cgw", 64)}
+	for _, s := range []struct {
+		side    *side
+		local   netip.Addr
+		allowed []netip.Prefix
+	}{{gw, gwOutside, gwAllowed}, {cgw, cgwOutside, cgwAllowed}} {
+		ike, natt, raw := n.Conns(s.local)
+		s.side.ep = NewEndpoint(s.local, Conns{IKE: ike, NATT: natt, ESP: raw}, nil, testLogger(tb))
+		tb.Cleanup(func() { s.side.ep.Close() })
+		var err error
+		if s.side.t, err = s.side.ep.NewTunnel(TunnelConfig{Name: s.local.String(), AllowedDst: s.allowed, Device: s.side.tun}, testLogger(tb)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	installPair(tb, gw, cgw, allSuites[0], 0xc0000001, 0xd0000001, udpEncap)
+	return gw, cgw
+}
+
+var encapNames = map[bool]string{true: "udp-encap", false: "raw-esp"}
+
+// TestReceiveAllocs is TestRootReceiveAllocs on the esptest fakes, without
+// root: TUN read, seal, fake send, fake receive, open, policy, TUN write,
+// with no heap allocation in the steady state.
+func TestReceiveAllocs(t *testing.T) {
+	for _, udp := range []bool{false, true} {
+		t.Run(encapNames[udp], func(t *testing.T) {
+			gw, cgw := fakePair(t, udp)
+			p, pkt := newPump(t, cgw.tun.Inbound, gw.tun.Written), benchInner()
+			p.run(pkt, 1000, 64)
+			p.checkNoAllocs(pkt)
+		})
+	}
+}
+
+// BenchmarkBackToBack runs 1400-byte packets from one tunnel to another over
+// the esptest fakes: TUN read, seal, send, receive, open, TUN write. One op
+// is one packet.
+func BenchmarkBackToBack(b *testing.B) {
+	for _, udp := range []bool{false, true} {
+		b.Run(encapNames[udp], func(b *testing.B) {
+			gw, cgw := fakePair(b, udp)
+			p, pkt := newPump(b, cgw.tun.Inbound, gw.tun.Written), benchInner()
+			p.run(pkt, 1000, 256)
+			b.SetBytes(int64(len(pkt)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			p.run(pkt, b.N, 256)
+		})
+	}
+}
+
+// BenchmarkOutbound measures the outbound path alone: fake TUN read, seal
+// and WriteBatch into an esptest.Sink. One op is one 1400-byte packet.
+func BenchmarkOutbound(b *testing.B) {
+	for _, udp := range []bool{false, true} {
+		b.Run(encapNames[udp], func(b *testing.B) {
+			ike, natt, raw := esptest.NewSink(), esptest.NewSink(), esptest.NewSink()
+			ep := NewEndpoint(cgwOutside, Conns{IKE: ike, NATT: natt, ESP: raw}, nil, testLogger(b))
+			defer ep.Close()
+			dev := esptest.NewTUN("cgw", 64)
+			tn, err := ep.NewTunnel(TunnelConfig{Name: "cgw", AllowedDst: cgwAllowed, Device: dev}, testLogger(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			port, sink := uint16(0), raw
+			if udp {
+				port, sink = PortNATT, natt
+			}
+			if err := tn.Install(randomConfig(b, 0xd0000001, allSuites[0], 0), randomConfig(b, 0xc0000001, allSuites[0], 0),
+				netip.AddrPortFrom(gwOutside, port), udp); err != nil {
+				b.Fatal(err)
+			}
+			p, pkt := newPump(b, dev.Inbound, sink.Sent), benchInner()
+			p.run(pkt, 1000, 256)
+			b.SetBytes(int64(len(pkt)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			p.run(pkt, b.N, 256)
+		})
 	}
 }

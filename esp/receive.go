@@ -2,7 +2,8 @@ package esp
 
 // Inbound pipeline, one goroutine per socket (routineReceive), all sequential:
 //
-//  1. recvmmsg a batch into pooled buffers at offset headroom.
+//  1. recvmmsg a batch into pooled buffers at offset headroom (mmsg.Conn;
+//     the batch's Scratch holds the kernel headers, sources are AddrPorts).
 //  2. Demultiplex: UDP 500 → IKE handler; UDP 4500 → four zero bytes: IKE
 //     (marker stripped), a lone 0xFF: NAT keepalive (ignored), else ESP;
 //     raw → strip the IPv4 header (IHL), ESP.
