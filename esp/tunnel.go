@@ -219,3 +219,7 @@ func (t *Tunnel) dropIn(sa *SA, r DropReason) {
 	sa.counters.drop(r, 1)
 	t.counters.drop(r, 1)
 }
+
+// PacketsIn is the number of inner packets received so far: a cheap read
+// for liveness checks that only need to see it move.
+func (t *Tunnel) PacketsIn() uint64 { return t.counters.packetsIn.Load() }

@@ -49,6 +49,9 @@ type CharonConfig struct {
 	DPDAction string
 	// DPDDelay enables liveness checks; 0 leaves them off.
 	DPDDelay time.Duration
+	// DPDTimeout is swanctl's dpd_timeout (IKEv1 only; IKEv2 uses
+	// retransmission timeouts); 0 keeps strongSwan's default.
+	DPDTimeout time.Duration
 	// Rekey timers; 0 keeps strongSwan's defaults (4h IKE, 1h CHILD).
 	IKERekeyTime, ChildRekeyTime, ChildLifeTime time.Duration
 	// KeyingTries as in swanctl.conf; 0 means forever, like a real CGW that
@@ -346,7 +349,7 @@ func (l *Lab) writeCharonFiles(c CharonConfig, ch *Charon, runDir string) error 
 		"RetransmitTimeout": retransmitTimeout, "RetransmitBase": retransmitBase, "RetransmitTries": retransmitTries,
 		"IKEVersion": c.IKEVersion, "IKEProposal": c.IKEProposal, "ESPProposal": c.ESPProposal,
 		"KeyingTries": c.KeyingTries, "StartAction": c.StartAction, "DPDAction": c.DPDAction,
-		"DPDDelay": swanDur(c.DPDDelay), "IKERekeyTime": swanDur(c.IKERekeyTime),
+		"DPDDelay": swanDur(c.DPDDelay), "DPDTimeout": swanDur(c.DPDTimeout), "IKERekeyTime": swanDur(c.IKERekeyTime),
 		"ChildRekeyTime": swanDur(c.ChildRekeyTime), "ChildLifeTime": swanDur(c.ChildLifeTime),
 		"Conns": c.Connections,
 	}
