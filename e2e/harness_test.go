@@ -77,9 +77,22 @@ type vpgwInstance struct {
 	socket string
 }
 
-type tunnelPSKs struct{ t1, t2 string }
+// tunnelOpts are extra YAML lines for one tunnel of the lab's vpn-1.
+type tunnelOpts struct {
+	psk   string
+	extra []string // e.g. "ike_versions: [ikev2]"
+}
 
-func labConfig(dir string, psk tunnelPSKs, cgwIP string) string {
+// labConfig is vpgw's configuration in the lab: one static VPN connection
+// whose two tunnels listen on 203.0.113.2 and .3.
+func labConfig(dir, cgwIP string, t1, t2 tunnelOpts) string {
+	tun := func(outside, inside string, o tunnelOpts) string {
+		s := fmt.Sprintf("      - outside_ip: %s\n        inside_cidr: %s\n        psk: %s\n", outside, inside, o.psk)
+		for _, e := range o.extra {
+			s += "        " + e + "\n"
+		}
+		return s
+	}
 	return fmt.Sprintf(`gateway:
   name: vgw-lab
   asn: 64512
@@ -90,7 +103,7 @@ func labConfig(dir string, psk tunnelPSKs, cgwIP string) string {
   metrics_listen: ""
 customer_gateways:
   - name: cgw-1
-    ip: %[4]s
+    ip: %[2]s
     bgp_asn: 65000
 vpn_connections:
   - name: vpn-1
@@ -98,15 +111,14 @@ vpn_connections:
     routing: static
     static_routes: [172.16.0.0/24]
     tunnels:
-      - outside_ip: 203.0.113.2
-        inside_cidr: 169.254.10.0/30
-        psk: %[2]s
-        # AWS's default phase 1 groups plus Curve25519 (31), which vpgw also offers.
-        phase1: {dh_groups: [2, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 31]}
-      - outside_ip: 203.0.113.3
-        inside_cidr: 169.254.11.0/30
-        psk: %[3]s
-`, dir, psk.t1, psk.t2, cgwIP)
+`, dir, cgwIP) + tun("203.0.113.2", "169.254.10.0/30", t1) + tun("203.0.113.3", "169.254.11.0/30", t2)
+}
+
+// defaultTunnels uses AWS's defaults, plus Curve25519 (31) in phase 1 of
+// tunnel 1, which vpgw also offers.
+func defaultTunnels() (tunnelOpts, tunnelOpts) {
+	return tunnelOpts{psk: labPSK, extra: []string{"phase1: {dh_groups: [2, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 31]}"}},
+		tunnelOpts{psk: labPSK2}
 }
 
 func startVPGW(t *testing.T, l *lab.Lab, config string) *vpgwInstance {

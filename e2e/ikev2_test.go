@@ -12,14 +12,18 @@ import (
 	"github.com/vpgw/vpgw/lab"
 )
 
-const labPSK = "lab.psk_0123456789abcdef"
+const (
+	labPSK  = "lab.psk_0123456789abcdef"
+	labPSK2 = "lab.psk_0123456789abcdef2"
+)
 
 // TestIKEv2AgainstStrongSwan brings one vpgw up in the lab and runs a
 // strongSwan customer gateway against its tunnel 1 several times in a row,
 // with different proposals and mistakes, as an operator would see them.
 func TestIKEv2AgainstStrongSwan(t *testing.T) {
 	l := newLab(t, "vpgw-e2e2", false)
-	v := startVPGW(t, l, labConfig(l.Dir()+"/vpgw", tunnelPSKs{labPSK, labPSK + "2"}, lab.CGWWANIP))
+	t1, t2 := defaultTunnels()
+	v := startVPGW(t, l, labConfig(l.Dir()+"/vpgw", lab.CGWWANIP, t1, t2))
 
 	if st := v.tunnel(t, 1); st.Status != gateway.StateDown {
 		t.Fatalf("before any customer gateway: tunnel 1 is %s, want DOWN", st.Status)

@@ -13,12 +13,13 @@ import (
 // customer gateway ip, as AWS's guide says) and both tunnels carry traffic.
 func TestIKEv2BehindNAT(t *testing.T) {
 	l := newLab(t, "vpgw-e2enat", true)
-	v := startVPGW(t, l, labConfig(l.Dir()+"/vpgw", tunnelPSKs{labPSK, labPSK + "2"}, l.CGWPublicIP()))
+	t1, t2 := defaultTunnels()
+	v := startVPGW(t, l, labConfig(l.Dir()+"/vpgw", l.CGWPublicIP(), t1, t2))
 	ch, err := l.StartCharon(lab.CharonConfig{
 		Name: "cgw",
 		Connections: []lab.CharonConn{
 			{Name: "t1", RemoteAddr: lab.VGWOutside1, PSK: labPSK},
-			{Name: "t2", RemoteAddr: lab.VGWOutside2, PSK: labPSK + "2"},
+			{Name: "t2", RemoteAddr: lab.VGWOutside2, PSK: labPSK2},
 		},
 	})
 	if err != nil {

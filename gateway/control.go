@@ -14,8 +14,19 @@ import (
 	"time"
 )
 
-// The control API is HTTP over a root-only unix socket: GET /v1/status.
-// HTTP keeps the client trivial (and curl --unix-socket works for debugging).
+// The control API is HTTP over a root-only unix socket. HTTP keeps the
+// client trivial (and curl --unix-socket works for debugging):
+//
+//	GET  /v1/status   tunnel states (DESIGN.md's status contract)
+//	GET  /v1/routes   the routes vpgw wants, and whether they are installed
+//	POST /v1/reload   re-read the configuration file, as SIGHUP does
+
+// controlAPI is what the control socket serves; *Daemon implements it.
+type controlAPI interface {
+	Status() *Status
+	Routes() *RoutesReport
+	Reload() (string, error)
+}
 
 // controlServer serves the control socket until closed.
 type controlServer struct {
@@ -23,7 +34,7 @@ type controlServer struct {
 	srv *http.Server
 }
 
-func listenControl(path string, status func() *Status, log *slog.Logger) (*controlServer, error) {
+func listenControl(path string, api controlAPI, log *slog.Logger) (*controlServer, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
@@ -44,8 +55,18 @@ func listenControl(path string, status func() *Status, log *slog.Logger) (*contr
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(status())
+		writeJSON(w, http.StatusOK, api.Status())
+	})
+	mux.HandleFunc("GET /v1/routes", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, api.Routes())
+	})
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		summary, err := api.Reload()
+		if err != nil {
+			writeJSON(w, http.StatusUnprocessableEntity, apiResult{Summary: summary, Error: err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, apiResult{Summary: summary})
 	})
 	s := &controlServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
 	go func() {
@@ -54,6 +75,18 @@ func listenControl(path string, status func() *Status, log *slog.Logger) (*contr
 		}
 	}()
 	return s, nil
+}
+
+// apiResult answers calls that change something.
+type apiResult struct {
+	Summary string `json:"summary"`
+	Error   string `json:"error,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
 }
 
 func (s *controlServer) Close() error {
@@ -94,18 +127,46 @@ func NewClient(socket string) *Client {
 
 // Status fetches the daemon's status.
 func (c *Client) Status() (*Status, error) {
-	resp, err := c.http.Get("http://vpgw/v1/status")
+	var s Status
+	return &s, c.call(http.MethodGet, "/v1/status", &s)
+}
+
+// Routes fetches the routes the daemon wants and has installed.
+func (c *Client) Routes() (*RoutesReport, error) {
+	var r RoutesReport
+	return &r, c.call(http.MethodGet, "/v1/routes", &r)
+}
+
+// Reload asks the daemon to re-read its configuration file.
+func (c *Client) Reload() (string, error) {
+	var r apiResult
+	err := c.call(http.MethodPost, "/v1/reload", &r)
+	return r.Summary, err
+}
+
+func (c *Client) call(method, path string, out any) error {
+	req, err := http.NewRequest(method, "http://vpgw"+path, nil)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach vpgw on %s: %w (is `vpgw run` running?)", c.socket, err)
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach vpgw on %s: %w (is `vpgw run` running?)", c.socket, err)
 	}
 	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("vpgw: %w", err)
+	}
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("vpgw: %s: %s", resp.Status, b)
+		var r apiResult
+		if json.Unmarshal(body, &r) == nil && r.Error != "" {
+			return errors.New(r.Error)
+		}
+		return fmt.Errorf("vpgw: %s: %s", resp.Status, body)
 	}
-	var s Status
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		return nil, fmt.Errorf("vpgw: bad status reply: %w", err)
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("vpgw: bad reply to %s: %w", path, err)
 	}
-	return &s, nil
+	return nil
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -25,10 +26,30 @@ func sampleStatus() *Status {
 	}}}
 }
 
+// fakeAPI stands in for the daemon behind the control socket.
+type fakeAPI struct {
+	status  *Status
+	reloads int
+}
+
+func (f *fakeAPI) Status() *Status { return f.status }
+func (f *fakeAPI) Routes() *RoutesReport {
+	return &RoutesReport{RoutePropagation: false, Table: 254, Routes: []RouteStatus{
+		{Destination: "172.16.0.0/24", Device: "vpn-1-t1", Connection: "vpn-1", Tunnel: 1}}}
+}
+func (f *fakeAPI) Reload() (string, error) {
+	f.reloads++
+	if f.reloads > 1 {
+		return "", errors.New("vpn_connections[0].tunnels[0].psk: bad")
+	}
+	return "restarted tunnel vpn-1/1", nil
+}
+
 func TestControlSocketServesStatusAndIsRootOnly(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "run", "vpgw.sock")
 	want := sampleStatus()
-	srv, err := listenControl(sock, func() *Status { return want }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	api := &fakeAPI{status: want}
+	srv, err := listenControl(sock, api, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,9 +72,34 @@ func TestControlSocketServesStatusAndIsRootOnly(t *testing.T) {
 	}
 
 	// A second daemon must not steal a live socket.
-	if _, err := listenControl(sock, func() *Status { return want }, slog.Default()); err == nil ||
+	if _, err := listenControl(sock, api, slog.Default()); err == nil ||
 		!strings.Contains(err.Error(), "another vpgw is running") {
 		t.Errorf("second listener: err = %v, want 'another vpgw is running'", err)
+	}
+}
+
+func TestControlSocketRoutesAndReload(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "vpgw.sock")
+	srv, err := listenControl(sock, &fakeAPI{status: sampleStatus()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c := NewClient(sock)
+	r, err := c.Routes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	r.WriteTable(&buf)
+	if !strings.Contains(buf.String(), "NOT installed") || !strings.Contains(buf.String(), "172.16.0.0/24") {
+		t.Errorf("routes table with propagation off:\n%s", buf.String())
+	}
+	if sum, err := c.Reload(); err != nil || sum != "restarted tunnel vpn-1/1" {
+		t.Errorf("reload = %q, %v", sum, err)
+	}
+	if _, err := c.Reload(); err == nil || !strings.Contains(err.Error(), "tunnels[0].psk: bad") {
+		t.Errorf("failed reload: err = %v, want the daemon's reason", err)
 	}
 }
 

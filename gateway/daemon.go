@@ -5,10 +5,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"time"
 
-	"github.com/vpgw/vpgw/esp"
 	"github.com/vpgw/vpgw/ike"
 	"github.com/vpgw/vpgw/routing"
 )
@@ -17,89 +15,120 @@ import (
 // when the supervisor falls behind rather than losing a state change.
 const eventQueueLen = 256
 
+// RunOptions start a daemon.
+type RunOptions struct {
+	ConfigPath string          // re-read on reload
+	Config     *Config         // already validated
+	Log        *slog.Logger    //
+	Reload     <-chan struct{} // each receive re-reads ConfigPath (SIGHUP)
+}
+
 // Daemon is the running gateway. Its loop goroutine is the single owner of
-// tunnel state: IKE events and control-socket calls both arrive on channels,
-// as in GoBGP's BgpServer.Serve.
+// tunnel state: IKE events, reloads and control-socket calls all arrive on
+// channels, as in GoBGP's BgpServer.Serve.
 type Daemon struct {
+	path    string
 	cfg     *Config
 	log     *slog.Logger
 	events  chan ike.Event
 	ops     chan func()
-	tunnels []*tunnel
+	tunnels []*tunnel // in config order
 	byName  map[string]*tunnel
-	eps     map[netip.Addr]*esp.Endpoint
 	routes  *routing.Applier
 	control *controlServer
 }
 
-// Run starts the gateway described by cfg and serves until ctx is done, then
-// removes every route, TUN and socket it made.
-func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
+// Run starts the gateway and serves until ctx is done, then removes every
+// route, TUN and socket it made.
+func Run(ctx context.Context, o RunOptions) error {
+	cfg, log := o.Config, o.Log
 	if err := EnsurePSKs(cfg, cfg.Gateway.StateDir); err != nil {
 		return err
 	}
 	d := &Daemon{
+		path:   o.ConfigPath,
 		cfg:    cfg,
 		log:    log,
 		events: make(chan ike.Event, eventQueueLen),
 		ops:    make(chan func()),
 		byName: map[string]*tunnel{},
-		eps:    map[netip.Addr]*esp.Endpoint{},
 		routes: routing.NewApplier(cfg.Gateway.RouteTable, log.With("component", "routing")),
 	}
 	defer d.shutdown()
 	if err := d.routes.Flush(); err != nil {
 		return fmt.Errorf("removing stale routes: %w", err)
 	}
-	for ci := range cfg.VPNConnections {
-		for ti := range cfg.VPNConnections[ci].Tunnels {
-			if err := d.startTunnel(ci, ti); err != nil {
-				return err
-			}
+	for _, s := range cfg.tunnelSetups() {
+		t, err := d.startTunnel(s, cfg.connIndex(s.Conn))
+		if err != nil {
+			return fmt.Errorf("vpn_connections[%d].tunnels[%d]: %w", cfg.connIndex(s.Conn), s.Index-1, err)
 		}
+		d.addTunnel(t)
 	}
-	ctl, err := listenControl(cfg.Gateway.ControlSocket, d.Status, log)
+	ctl, err := listenControl(cfg.Gateway.ControlSocket, d, log)
 	if err != nil {
 		return err
 	}
 	d.control = ctl
 	log.Info("vpgw running", "gateway", cfg.Gateway.Name, "tunnels", len(d.tunnels),
 		"control_socket", cfg.Gateway.ControlSocket)
-	d.loop(ctx)
+	d.loop(ctx, o.Reload)
 	return nil
 }
 
-func (d *Daemon) loop(ctx context.Context) {
+func (d *Daemon) addTunnel(t *tunnel) {
+	d.tunnels = append(d.tunnels, t)
+	d.byName[t.name] = t
+}
+
+func (d *Daemon) loop(ctx context.Context, reload <-chan struct{}) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case ev := <-d.events:
 			d.handleEvent(ev)
+		case <-reload:
+			if summary, err := d.reload(); err != nil {
+				d.log.Error("reload failed; the running configuration is unchanged", "err", err)
+			} else {
+				d.log.Info("configuration reloaded", "changes", summary)
+			}
 		case op := <-d.ops:
 			op()
 		}
 	}
 }
 
+// do runs f on the loop goroutine and waits for it.
+func (d *Daemon) do(f func()) bool {
+	done := make(chan struct{})
+	select {
+	case d.ops <- func() { f(); close(done) }:
+		<-done
+		return true
+	case <-time.After(5 * time.Second):
+		return false
+	}
+}
+
 // Status returns a snapshot, computed on the owner goroutine.
 func (d *Daemon) Status() *Status {
-	done := make(chan *Status, 1)
-	select {
-	case d.ops <- func() { done <- d.status() }:
-		return <-done
-	case <-time.After(5 * time.Second):
-		return &Status{}
+	var s *Status
+	if !d.do(func() { s = d.status() }) {
+		return &Status{VPNConnections: []ConnectionStatus{}}
 	}
+	return s
 }
 
 func (d *Daemon) status() *Status {
 	s := &Status{VPNConnections: []ConnectionStatus{}}
-	for ci, c := range d.cfg.VPNConnections {
+	for ci := range d.cfg.VPNConnections {
+		c := &d.cfg.VPNConnections[ci]
 		cs := ConnectionStatus{Name: c.Name, CustomerGateway: c.CustomerGateway, Routing: c.Routing}
 		for _, t := range d.tunnels {
 			if t.connIdx == ci {
-				cs.Tunnels = append(cs.Tunnels, t.status(d.cfg))
+				cs.Tunnels = append(cs.Tunnels, t.status(c))
 			}
 		}
 		s.VPNConnections = append(s.VPNConnections, cs)
@@ -107,41 +136,47 @@ func (d *Daemon) status() *Status {
 	return s
 }
 
-// applyRoutes makes the kernel table match the tunnels' states.
-func (d *Daemon) applyRoutes() {
+// Reload re-reads the configuration file (as SIGHUP does) and reports what changed.
+func (d *Daemon) Reload() (summary string, err error) {
+	if !d.do(func() { summary, err = d.reload() }) {
+		return "", fmt.Errorf("daemon busy")
+	}
+	return summary, err
+}
+
+// desiredRoutes is what the kernel should hold given the tunnels' states.
+func (d *Daemon) desiredRoutes(propagate bool) []routing.Route {
 	var conns []routing.ConnectionRoutes
 	for ci, c := range d.cfg.VPNConnections {
 		cr := routing.ConnectionRoutes{Name: c.Name, Prefixes: c.StaticRoutes}
 		for _, t := range d.tunnels {
-			if t.connIdx == ci && t.index >= 1 && t.index <= 2 {
-				cr.Tunnels[t.index-1] = routing.TunnelState{
-					Connection: c.Name, Index: t.index, Dev: t.dev, Up: t.state == StateUp,
+			if t.connIdx == ci && t.setup.Index >= 1 && t.setup.Index <= 2 {
+				cr.Tunnels[t.setup.Index-1] = routing.TunnelState{
+					Connection: c.Name, Index: t.setup.Index, Dev: t.dev, Up: t.state == StateUp,
 				}
 			}
 		}
 		conns = append(conns, cr)
 	}
-	want := routing.Desired(conns, d.cfg.Gateway.RouteTable, d.cfg.Gateway.RoutePropagation)
-	if err := d.routes.Apply(want); err != nil {
+	return routing.Desired(conns, d.cfg.Gateway.RouteTable, propagate)
+}
+
+// applyRoutes makes the kernel table match the tunnels' states.
+func (d *Daemon) applyRoutes() {
+	if err := d.routes.Apply(d.desiredRoutes(d.cfg.Gateway.RoutePropagation)); err != nil {
 		d.log.Error("programming routes failed", "err", err)
 	}
 }
 
 func (d *Daemon) shutdown() {
-	for _, t := range d.tunnels {
-		t.closeIKE()
-	}
 	if d.control != nil {
 		d.control.Close()
 	}
+	for _, t := range d.tunnels {
+		t.stop()
+	}
 	if err := d.routes.Flush(); err != nil {
 		d.log.Error("removing routes at shutdown", "err", err)
-	}
-	for _, t := range d.tunnels {
-		t.closeDatapath()
-	}
-	for _, ep := range d.eps {
-		ep.Close()
 	}
 	d.log.Info("vpgw stopped: routes, TUNs and sockets removed")
 }

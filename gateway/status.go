@@ -30,6 +30,8 @@ type TunnelStatus struct {
 	StatusMessage      string    `json:"status_message"`
 	AcceptedRouteCount int       `json:"accepted_route_count"`
 	IKEVersion         string    `json:"ike_version"`
+	Phase1State        string    `json:"phase1_state"` // NONE | ESTABLISHED: the IKE (ISAKMP) SA
+	Phase2State        string    `json:"phase2_state"` // NONE | INSTALLED: CHILD (IPsec) SAs in the datapath
 	NATT               bool      `json:"nat_t"`
 	BytesIn            uint64    `json:"bytes_in"`
 	BytesOut           uint64    `json:"bytes_out"`
@@ -44,7 +46,7 @@ const (
 // WriteTable prints the status as an operator reads it on a terminal.
 func (s *Status) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CONNECTION\tTUNNEL\tOUTSIDE IP\tINSIDE CIDR\tSTATUS\tIKE\tNAT-T\tROUTES\tBYTES IN\tBYTES OUT\tSINCE\tMESSAGE")
+	fmt.Fprintln(tw, "CONNECTION\tTUNNEL\tOUTSIDE IP\tINSIDE CIDR\tSTATUS\tIKE\tPHASE 1\tPHASE 2\tNAT-T\tROUTES\tBYTES IN\tBYTES OUT\tSINCE\tMESSAGE")
 	for _, c := range s.VPNConnections {
 		for i, t := range c.Tunnels {
 			since := "-"
@@ -55,8 +57,8 @@ func (s *Status) WriteTable(w io.Writer) error {
 			if ikev == "" {
 				ikev = "-"
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n",
-				c.Name, i+1, t.OutsideIP, t.InsideCIDR, t.Status, ikev, yesNo(t.NATT),
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n",
+				c.Name, i+1, t.OutsideIP, t.InsideCIDR, t.Status, ikev, dash(t.Phase1State), dash(t.Phase2State), yesNo(t.NATT),
 				t.AcceptedRouteCount, t.BytesIn, t.BytesOut, since, oneLine(t.StatusMessage))
 		}
 	}
@@ -68,6 +70,13 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }

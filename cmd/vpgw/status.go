@@ -5,28 +5,21 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/vpgw/vpgw/gateway"
 )
 
 func statusCmd() *cobra.Command {
-	var socket, configPath, output string
+	var sf socketFlags
+	var output string
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the state of every tunnel",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if socket == "" {
-				socket = defaultSocket
-				if configPath != "" {
-					cfg, err := gateway.LoadConfig(configPath)
-					if err != nil {
-						return err
-					}
-					socket = cfg.Gateway.ControlSocket
-				}
+			c, err := sf.client()
+			if err != nil {
+				return err
 			}
-			st, err := gateway.NewClient(socket).Status()
+			st, err := c.Status()
 			if err != nil {
 				return err
 			}
@@ -41,8 +34,7 @@ func statusCmd() *cobra.Command {
 			return fmt.Errorf("-o: %q is not table or json", output)
 		},
 	}
-	cmd.Flags().StringVar(&socket, "socket", "", "control socket (default "+defaultSocket+", or the config's)")
-	cmd.Flags().StringVarP(&configPath, "config", "c", "", "read the control socket path from this configuration file")
+	sf.register(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table | json")
 	return cmd
 }

@@ -1,0 +1,54 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vpgw/vpgw/lab"
+)
+
+// pinger is a continuous ping running in a lab namespace.
+type pinger struct {
+	p *lab.Proc
+}
+
+// startPing pings dst from a namespace every interval until stopped.
+func startPing(t *testing.T, l *lab.Lab, from, dst string, interval time.Duration) *pinger {
+	t.Helper()
+	p, err := l.Start(from, fmt.Sprintf("ping-%d", time.Now().UnixNano()), nil,
+		"ping", "-n", "-i", fmt.Sprintf("%.1f", interval.Seconds()), "-W", "1", dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pinger{p: p}
+}
+
+var pingStats = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`)
+
+// stop ends the ping with SIGINT and returns what it sent and got back.
+func (pg *pinger) stop(t *testing.T) (sent, received int) {
+	t.Helper()
+	// Give the last echo time to come back before ping prints its summary.
+	time.Sleep(time.Second)
+	if err := syscall.Kill(pg.p.PID, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-pg.p.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("ping did not stop")
+	}
+	out, _ := os.ReadFile(pg.p.LogPath)
+	m := pingStats.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no ping summary in:\n%s", out)
+	}
+	sent, _ = strconv.Atoi(string(m[1]))
+	received, _ = strconv.Atoi(string(m[2]))
+	return sent, received
+}

@@ -1,0 +1,113 @@
+package gateway
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/vpgw/vpgw/routing"
+)
+
+// tunnelSetups lists every tunnel of the configuration in order.
+func (c *Config) tunnelSetups() []tunnelSetup {
+	var out []tunnelSetup
+	for _, vc := range c.VPNConnections {
+		cgw, _ := c.CustomerGatewayByName(vc.CustomerGateway)
+		for ti, tc := range vc.Tunnels {
+			out = append(out, tunnelSetup{
+				Conn: vc.Name, Index: ti + 1, Tunnel: tc, CGW: cgw.IP,
+				VPCCIDRs: slices.Clone(c.Gateway.VPCCIDRs),
+			})
+		}
+	}
+	return out
+}
+
+func (c *Config) connIndex(name string) int {
+	return slices.IndexFunc(c.VPNConnections, func(vc VPNConnection) bool { return vc.Name == name })
+}
+
+// reload re-reads the configuration file and applies the difference:
+// routing changes are applied to the kernel without touching any tunnel;
+// a tunnel is restarted only when its own setup (options, PSK, customer
+// gateway address, VPC CIDRs) changed; tunnels of removed connections are
+// stopped and those of new ones started.
+func (d *Daemon) reload() (string, error) {
+	if d.path == "" {
+		return "", fmt.Errorf("no configuration file to reload")
+	}
+	cfg, err := LoadConfig(d.path)
+	if err != nil {
+		return "", err
+	}
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return "", FieldErrors(errs)
+	}
+	if err := EnsurePSKs(cfg, cfg.Gateway.StateDir); err != nil {
+		return "", err
+	}
+	var changes []string
+	if cfg.Gateway.ControlSocket != d.cfg.Gateway.ControlSocket || cfg.Gateway.StateDir != d.cfg.Gateway.StateDir {
+		changes = append(changes, "control_socket/state_dir changes need a restart (kept the old ones)")
+		cfg.Gateway.ControlSocket, cfg.Gateway.StateDir = d.cfg.Gateway.ControlSocket, d.cfg.Gateway.StateDir
+	}
+	if cfg.Gateway.RouteTable != d.cfg.Gateway.RouteTable {
+		if err := d.routes.Flush(); err != nil {
+			return "", fmt.Errorf("leaving route table %d: %w", d.cfg.Gateway.RouteTable, err)
+		}
+		d.routes = routing.NewApplier(cfg.Gateway.RouteTable, d.log.With("component", "routing"))
+		changes = append(changes, fmt.Sprintf("route_table %d → %d", d.cfg.Gateway.RouteTable, cfg.Gateway.RouteTable))
+	}
+
+	old := d.byName
+	var kept []*tunnel
+	var started []tunnelSetup
+	for _, s := range cfg.tunnelSetups() {
+		t, ok := old[s.name()]
+		if ok && t.setup.equal(s) {
+			t.connIdx = cfg.connIndex(s.Conn)
+			kept = append(kept, t)
+			delete(old, s.name())
+			continue
+		}
+		if ok {
+			t.stop()
+			delete(old, s.name())
+			changes = append(changes, "restarted tunnel "+s.name())
+		} else {
+			changes = append(changes, "added tunnel "+s.name())
+		}
+		started = append(started, s)
+	}
+	for name, t := range old {
+		t.stop()
+		changes = append(changes, "removed tunnel "+name)
+	}
+	d.tunnels, d.byName, d.cfg = nil, map[string]*tunnel{}, cfg
+	for _, t := range kept {
+		d.addTunnel(t)
+	}
+	var errs []string
+	for _, s := range started {
+		t, err := d.startTunnel(s, cfg.connIndex(s.Conn))
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("tunnel %s: %v", s.name(), err))
+			continue
+		}
+		d.addTunnel(t)
+	}
+	slices.SortStableFunc(d.tunnels, func(a, b *tunnel) int {
+		if a.connIdx != b.connIdx {
+			return a.connIdx - b.connIdx
+		}
+		return a.setup.Index - b.setup.Index
+	})
+	d.applyRoutes()
+	if len(errs) > 0 {
+		return strings.Join(changes, "; "), fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	if len(changes) == 0 {
+		changes = append(changes, "routes and options re-applied; no tunnel touched")
+	}
+	return strings.Join(changes, "; "), nil
+}

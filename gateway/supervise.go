@@ -1,0 +1,112 @@
+package gateway
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/vpgw/vpgw/esp"
+	"github.com/vpgw/vpgw/ike"
+)
+
+// handleEvent turns what ike reports into installed SAs, tunnel state and
+// routes. It runs on the daemon's loop goroutine.
+func (d *Daemon) handleEvent(ev ike.Event) {
+	t := d.byName[ev.TunnelName()]
+	if t == nil {
+		d.log.Debug("event for a tunnel that is gone", "tunnel", ev.TunnelName())
+		return
+	}
+	switch e := ev.(type) {
+	case ike.IKEUp:
+		t.ikeVersion, t.natt, t.ikeUp = e.Version, e.NATT, true
+		t.log.Info("IKE SA up", "version", e.Version, "peer", e.Remote, "nat_t", e.NATT)
+	case ike.ChildUp:
+		d.childUp(t, e.Child)
+	case ike.ChildDown:
+		d.childDown(t, e.InSPI, e.OutSPI, e.Reason)
+	case ike.IKEDown:
+		t.ikeUp = false
+		for in, c := range t.children {
+			d.childDown(t, in, c.OutSPI, e.Reason)
+		}
+		t.setState(StateDown, e.Reason)
+		d.applyRoutes()
+	case ike.NegotiationFailed:
+		t.log.Warn("negotiation failed", "reason", e.Reason)
+		if t.state == StateDown {
+			t.message = e.Reason
+			t.since = time.Now()
+		}
+	}
+}
+
+func (d *Daemon) childUp(t *tunnel, c ike.ChildSA) {
+	rw := t.setup.Tunnel.ReplayWindow
+	in := esp.SAConfig{SPI: c.InSPI, ESP: c.ESP, EncrKey: c.InKeys.Encr, IntegKey: c.InKeys.Integ, ReplayWindow: rw}
+	out := esp.SAConfig{SPI: c.OutSPI, ESP: c.ESP, EncrKey: c.OutKeys.Encr, IntegKey: c.OutKeys.Integ, ReplayWindow: rw}
+	if err := t.dp.Install(in, out, c.Remote, c.UDPEncap); err != nil {
+		t.log.Error("installing CHILD_SA failed", "err", err)
+		return
+	}
+	t.children[c.InSPI] = c
+	t.natt = c.UDPEncap
+	if c.IKEVersion != "" {
+		t.ikeVersion = c.IKEVersion
+	}
+	t.log.Info("CHILD_SA installed", "in_spi", fmt.Sprintf("0x%08x", c.InSPI),
+		"out_spi", fmt.Sprintf("0x%08x", c.OutSPI), "esp", c.ESP.String(), "remote", c.Remote,
+		"udp_encap", c.UDPEncap, "local_ts", c.LocalTS, "remote_ts", c.RemoteTS)
+	t.setState(StateUp, "")
+	d.applyRoutes()
+}
+
+func (d *Daemon) childDown(t *tunnel, in, out uint32, reason string) {
+	if _, ok := t.children[in]; !ok {
+		return
+	}
+	t.dp.Remove(in, out)
+	delete(t.children, in)
+	t.log.Info("CHILD_SA removed", "in_spi", fmt.Sprintf("0x%08x", in), "reason", reason)
+	if len(t.children) == 0 {
+		t.setState(StateDown, reason)
+		d.applyRoutes()
+	}
+}
+
+func (t *tunnel) setState(state, message string) {
+	if t.state != state {
+		t.log.Info("tunnel "+state, "was", t.state, "reason", message)
+		t.state = state
+		t.since = time.Now()
+	}
+	t.message = message
+}
+
+func (t *tunnel) status(c *VPNConnection) TunnelStatus {
+	tc := t.setup.Tunnel
+	st := TunnelStatus{
+		OutsideIP:        tc.OutsideIP.String(),
+		InsideCIDR:       tc.InsideCIDR.String(),
+		Status:           t.state,
+		LastStatusChange: t.since.UTC().Truncate(time.Second),
+		StatusMessage:    t.message,
+		IKEVersion:       string(t.ikeVersion),
+		NATT:             t.natt,
+		Phase1State:      "NONE",
+		Phase2State:      "NONE",
+	}
+	if t.ikeUp {
+		st.Phase1State = "ESTABLISHED"
+	}
+	if len(t.children) > 0 {
+		st.Phase2State = "INSTALLED"
+	}
+	if t.state == StateUp && c.Routing != RoutingDynamic {
+		st.AcceptedRouteCount = len(c.StaticRoutes)
+	}
+	if t.dp != nil {
+		s := t.dp.Stats()
+		st.BytesIn, st.BytesOut = s.BytesIn, s.BytesOut
+	}
+	return st
+}

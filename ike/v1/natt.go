@@ -1,0 +1,201 @@
+package v1
+
+import (
+	"bytes"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/binary"
+	"hash"
+	"net/netip"
+
+	"github.com/vpgw/vpgw/ike/isakmp"
+	"github.com/vpgw/vpgw/suite"
+)
+
+// NAT traversal for IKEv1 (RFC 3947, and the drafts before it that older
+// peers still announce). Support is agreed with vendor IDs in MM1/MM2; the
+// NAT-D payloads of MM3/MM4 then tell each side whether a NAT sits between
+// them; if one does, IKE floats to port 4500 for MM5 and ESP goes into UDP
+// (RFC 3948) with the UDP-encapsulated encapsulation modes.
+
+// natFlavor is the NAT-T dialect agreed in Main Mode.
+type natFlavor int
+
+const (
+	natNone natFlavor = iota
+	natDraft02
+	natDraft02N
+	natDraft03
+	natRFC3947
+)
+
+// Vendor IDs are MD5 hashes of well-known strings (RFC 3947 §3.1, RFC 3706
+// §3). Computed here rather than hard-coded so the origin is plain.
+var (
+	vidRFC3947  = md5Of("RFC 3947")
+	vidDraft02  = md5Of("draft-ietf-ipsec-nat-t-ike-02")
+	vidDraft02N = md5Of("draft-ietf-ipsec-nat-t-ike-02\n")
+	vidDraft03  = md5Of("draft-ietf-ipsec-nat-t-ike-03")
+	// RFC 3706 §3: the DPD vendor ID is 14 fixed bytes plus major 1, minor 0.
+	vidDPD = []byte{0xaf, 0xca, 0xd7, 0x13, 0x68, 0xa1, 0xf1, 0xc9, 0x6b, 0x86, 0x96, 0xfc, 0x77, 0x57, 0x01, 0x00}
+)
+
+func md5Of(s string) []byte {
+	h := md5.Sum([]byte(s))
+	return h[:]
+}
+
+func (f natFlavor) String() string {
+	switch f {
+	case natRFC3947:
+		return "RFC 3947"
+	case natDraft03:
+		return "draft-03"
+	case natDraft02N:
+		return "draft-02n"
+	case natDraft02:
+		return "draft-02"
+	}
+	return "none"
+}
+
+func (f natFlavor) vid() []byte {
+	switch f {
+	case natRFC3947:
+		return vidRFC3947
+	case natDraft03:
+		return vidDraft03
+	case natDraft02N:
+		return vidDraft02N
+	case natDraft02:
+		return vidDraft02
+	}
+	return nil
+}
+
+// draft reports whether NAT-D/NAT-OA use the draft payload numbers (130/131).
+func (f natFlavor) draft() bool { return f != natRFC3947 }
+
+// Encapsulation modes (RFC 2407 §4.5, RFC 3947 §5.1, and the value the
+// drafts used).
+const (
+	encapTunnel         uint16 = 1
+	encapTransport      uint16 = 2
+	encapUDPTunnel      uint16 = 3
+	encapUDPTransport   uint16 = 4
+	encapUDPTunnelDraft uint16 = 61443
+	encapUDPTransDraft  uint16 = 61444
+)
+
+// peerVendorIDs is what the peer's MM1 vendor IDs tell us.
+type peerVendorIDs struct {
+	nat natFlavor // best NAT-T flavor offered (RFC preferred)
+	dpd bool
+}
+
+// readVendorIDs picks the NAT-T flavor to answer with: the RFC if offered,
+// else the newest draft offered.
+func readVendorIDs(vids []*isakmp.VendorID) peerVendorIDs {
+	var p peerVendorIDs
+	for _, v := range vids {
+		var f natFlavor
+		switch {
+		case bytes.Equal(v.Data, vidRFC3947):
+			f = natRFC3947
+		case bytes.Equal(v.Data, vidDraft03):
+			f = natDraft03
+		case bytes.Equal(v.Data, vidDraft02N):
+			f = natDraft02N
+		case bytes.Equal(v.Data, vidDraft02):
+			f = natDraft02
+		case bytes.Equal(v.Data, vidDPD):
+			p.dpd = true
+		}
+		if f > p.nat {
+			p.nat = f
+		}
+	}
+	return p
+}
+
+// newHash returns the plain hash behind the negotiated IKEv1 hash (which
+// vpgw keeps as the PRF identifier of its HMAC).
+func newHash(h suite.PRF) func() hash.Hash {
+	switch h {
+	case suite.PRFHMACSHA256:
+		return sha256.New
+	case suite.PRFHMACSHA384:
+		return sha512.New384
+	case suite.PRFHMACSHA512:
+		return sha512.New
+	}
+	return sha1.New
+}
+
+// natdHash is HASH(CKY-I | CKY-R | IP | Port) with the negotiated hash
+// function (RFC 3947 §3.2).
+func natdHash(h suite.PRF, ckyI, ckyR uint64, ap netip.AddrPort) []byte {
+	w := newHash(h)()
+	var b [8 + 8]byte
+	binary.BigEndian.PutUint64(b[0:], ckyI)
+	binary.BigEndian.PutUint64(b[8:], ckyR)
+	w.Write(b[:])
+	w.Write(ap.Addr().Unmap().AsSlice())
+	w.Write(binary.BigEndian.AppendUint16(nil, ap.Port()))
+	return w.Sum(nil)
+}
+
+// natdResult is what the peer's NAT-D payloads tell us.
+type natdResult struct {
+	present  bool // the peer sent NAT-D payloads
+	peerNAT  bool // the peer's source address was translated
+	localNAT bool // our address was translated (we are behind a NAT)
+}
+
+func (n natdResult) detected() bool { return n.peerNAT || n.localNAT }
+
+// checkNATD compares the peer's NAT-D payloads of MM3 with the addresses
+// MM3 actually arrived with. RFC 3947 §3.2: the first payload hashes the
+// destination (us, as the peer addressed us), the others the peer's own
+// address(es); one match among those is enough.
+func checkNATD(ds []*isakmp.NATD, h suite.PRF, ckyI, ckyR uint64, local, remote netip.AddrPort) natdResult {
+	if len(ds) < 2 {
+		return natdResult{}
+	}
+	res := natdResult{present: true}
+	wantDst := natdHash(h, ckyI, ckyR, local)
+	res.localNAT = subtle.ConstantTimeCompare(ds[0].Hash, wantDst) != 1
+	wantSrc := natdHash(h, ckyI, ckyR, remote)
+	res.peerNAT = true
+	for _, d := range ds[1:] {
+		if subtle.ConstantTimeCompare(d.Hash, wantSrc) == 1 {
+			res.peerNAT = false
+		}
+	}
+	return res
+}
+
+// natdPayloads builds our MM4 NAT-D pair: the destination (the peer as we
+// see it) first, then our own address.
+func natdPayloads(f natFlavor, h suite.PRF, ckyI, ckyR uint64, local, remote netip.AddrPort) []isakmp.Payload {
+	return []isakmp.Payload{
+		&isakmp.NATD{Draft: f.draft(), Hash: natdHash(h, ckyI, ckyR, remote)},
+		&isakmp.NATD{Draft: f.draft(), Hash: natdHash(h, ckyI, ckyR, local)},
+	}
+}
+
+// udpEncapMode is the encapsulation mode a UDP-encapsulated tunnel carries
+// in the dialect agreed; isUDPEncap recognises both.
+func udpEncapMode(f natFlavor) uint16 {
+	if f == natRFC3947 {
+		return encapUDPTunnel
+	}
+	return encapUDPTunnelDraft
+}
+
+func isUDPEncap(mode uint16) bool {
+	return mode == encapUDPTunnel || mode == encapUDPTunnelDraft
+}
