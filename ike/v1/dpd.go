@@ -59,9 +59,8 @@ func (r *Responder) startDPD() {
 	}
 	if r.dpd.seq == 0 {
 		// RFC 3706 §5.5: start at a random value (kept clear of wrapping soon).
-		var b [4]byte
-		if _, err := r.rand.Read(b[:]); err == nil {
-			r.dpd.seq = binary.BigEndian.Uint32(b[:]) >> 1
+		if b, err := r.randBytes(4); err == nil {
+			r.dpd.seq = binary.BigEndian.Uint32(b) >> 1
 		}
 	}
 	r.scheduleDPD(r.cfg.DPDDelay)

@@ -2,7 +2,6 @@ package v1
 
 import (
 	"bytes"
-	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -32,21 +31,14 @@ const (
 	natRFC3947
 )
 
-// Vendor IDs are MD5 hashes of well-known strings (RFC 3947 §3.1, RFC 3706
-// §3). Computed here rather than hard-coded so the origin is plain.
+// The vendor IDs that announce each flavor, and DPD (isakmp keeps them).
 var (
-	vidRFC3947  = md5Of("RFC 3947")
-	vidDraft02  = md5Of("draft-ietf-ipsec-nat-t-ike-02")
-	vidDraft02N = md5Of("draft-ietf-ipsec-nat-t-ike-02\n")
-	vidDraft03  = md5Of("draft-ietf-ipsec-nat-t-ike-03")
-	// RFC 3706 §3: the DPD vendor ID is 14 fixed bytes plus major 1, minor 0.
-	vidDPD = []byte{0xaf, 0xca, 0xd7, 0x13, 0x68, 0xa1, 0xf1, 0xc9, 0x6b, 0x86, 0x96, 0xfc, 0x77, 0x57, 0x01, 0x00}
+	vidRFC3947  = isakmp.VIDRFC3947
+	vidDraft02  = isakmp.VIDDraft02
+	vidDraft02N = isakmp.VIDDraft02N
+	vidDraft03  = isakmp.VIDDraft03
+	vidDPD      = isakmp.VIDDPD
 )
-
-func md5Of(s string) []byte {
-	h := md5.Sum([]byte(s))
-	return h[:]
-}
 
 func (f natFlavor) String() string {
 	switch f {
@@ -78,17 +70,6 @@ func (f natFlavor) vid() []byte {
 
 // draft reports whether NAT-D/NAT-OA use the draft payload numbers (130/131).
 func (f natFlavor) draft() bool { return f != natRFC3947 }
-
-// Encapsulation modes (RFC 2407 §4.5, RFC 3947 §5.1, and the value the
-// drafts used).
-const (
-	encapTunnel         uint16 = 1
-	encapTransport      uint16 = 2
-	encapUDPTunnel      uint16 = 3
-	encapUDPTransport   uint16 = 4
-	encapUDPTunnelDraft uint16 = 61443
-	encapUDPTransDraft  uint16 = 61444
-)
 
 // peerVendorIDs is what the peer's MM1 vendor IDs tell us.
 type peerVendorIDs struct {
@@ -187,15 +168,8 @@ func natdPayloads(f natFlavor, h suite.PRF, ckyI, ckyR uint64, local, remote net
 	}
 }
 
-// udpEncapMode is the encapsulation mode a UDP-encapsulated tunnel carries
-// in the dialect agreed; isUDPEncap recognises both.
-func udpEncapMode(f natFlavor) uint16 {
-	if f == natRFC3947 {
-		return encapUDPTunnel
-	}
-	return encapUDPTunnelDraft
-}
-
+// isUDPEncap recognises the UDP-encapsulated tunnel mode of either dialect
+// (RFC 3947 §5.1 and the drafts' private value); we echo the peer's.
 func isUDPEncap(mode uint16) bool {
-	return mode == encapUDPTunnel || mode == encapUDPTunnelDraft
+	return mode == isakmp.EncapUDPTunnel || mode == isakmp.EncapUDPTunnelDraft
 }

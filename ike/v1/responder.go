@@ -243,6 +243,9 @@ func (r *Responder) refuseAggressive(in *packet) {
 		}
 		return
 	}
+	if r.halfOpen() >= maxHalfOpen {
+		return
+	}
 	reason := "IKEv1 Aggressive Mode refused (Main Mode only)"
 	r.log.Warn("Aggressive Mode refused: AWS accepts Main Mode only", "from", in.remote)
 	r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
