@@ -115,33 +115,6 @@ func TestIKEv1AgainstStrongSwan(t *testing.T) {
 		v.waitTunnel(t, 1, 10*time.Second, "DOWN", isDown)
 	})
 
-	t.Run("idle-with-dpd-stays-up", func(t *testing.T) {
-		ch, err := l.StartCharon(awsDefaultV1("dpd", labPSK))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ch.Stop()
-		logOnFailure(t, ch)
-		upAsV1(t)
-		since := v.tunnel(t, 1).LastStatusChange
-		time.Sleep(60 * time.Second)
-		st := v.tunnel(t, 1)
-		if st.Status != gateway.StateUp || !st.LastStatusChange.Equal(since) {
-			t.Fatalf("idle tunnel with DPD did not stay UP for 60 s: %+v", st)
-		}
-		if ok, _ := ch.ChildInstalled("t1"); !ok {
-			t.Fatal("strongSwan lost its CHILD_SA while idle")
-		}
-		// strongSwan asked and vpgw answered; vpgw asked and strongSwan answered.
-		waitLog(t, ch.LogPath(), "DPD", time.Second)
-		if log := v.proc.Tail(1 << 20); !strings.Contains(log, "R-U-THERE") {
-			t.Errorf("vpgw's log shows no R-U-THERE exchange")
-		}
-		pingBothWays(t)
-		ch.Terminate("t1")
-		v.waitTunnel(t, 1, 10*time.Second, "DOWN", isDown)
-	})
-
 	t.Run("wrong-psk", func(t *testing.T) {
 		ch, err := l.StartCharon(awsDefaultV1("badpsk", "not.the.right.psk"))
 		if err != nil {
@@ -173,6 +146,66 @@ func TestIKEv1AgainstStrongSwan(t *testing.T) {
 			t.Errorf("refusal message %q does not say what the tunnel accepts", st.StatusMessage)
 		}
 	})
+}
+
+// TestIKEv1IdleDPDBothWays keeps two idle IKEv1 tunnels for 60 s with DPD on
+// both sides: on tunnel 1 strongSwan asks first (dpd_delay 5 s) and vpgw
+// answers; on tunnel 2 strongSwan waits 30 s, so vpgw (10 s) asks and
+// strongSwan answers. Both must stay UP throughout.
+func TestIKEv1IdleDPDBothWays(t *testing.T) {
+	l := newLab(t, "vpgw-e2e1dpd", false)
+	t1, t2 := defaultTunnels()
+	v := startVPGW(t, l, labConfig(l.Dir()+"/vpgw", lab.CGWWANIP, t1, t2))
+	c := awsDefaultV1("cgw", labPSK)
+	c.Connections = []lab.CharonConn{
+		{Name: "t1", RemoteAddr: lab.VGWOutside1, PSK: labPSK, DPDDelay: 5 * time.Second},
+		{Name: "t2", RemoteAddr: lab.VGWOutside2, PSK: labPSK2, DPDDelay: 30 * time.Second},
+	}
+	ch, err := l.StartCharon(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Stop()
+	logOnFailure(t, ch)
+	var since [2]time.Time
+	for i := range since {
+		since[i] = v.waitTunnel(t, i+1, 30*time.Second, "UP", isUp).LastStatusChange
+	}
+	time.Sleep(60 * time.Second)
+	for i := range since {
+		if st := v.tunnel(t, i+1); st.Status != gateway.StateUp || !st.LastStatusChange.Equal(since[i]) {
+			t.Errorf("idle tunnel %d with DPD did not stay UP for 60 s: %+v", i+1, st)
+		}
+	}
+	for _, child := range []string{"t1", "t2"} {
+		if ok, _ := ch.ChildInstalled(child); !ok {
+			t.Errorf("strongSwan lost CHILD_SA %s while idle", child)
+		}
+	}
+	log := v.proc.Tail(1 << 22)
+	if n := countLines(log, "tunnel=vpn-1/1", "R-U-THERE answered"); n < 5 {
+		t.Errorf("tunnel 1: vpgw answered %d R-U-THEREs from strongSwan in 60 s, want ≥ 5", n)
+	}
+	if n := countLines(log, "tunnel=vpn-1/2", "R-U-THERE-ACK received"); n < 3 {
+		t.Errorf("tunnel 2: strongSwan answered %d of vpgw's R-U-THEREs in 60 s, want ≥ 3", n)
+	}
+	if err := l.WaitPing(lab.RoleVPC, lab.OnpremIP, 10*time.Second); err != nil {
+		t.Errorf("after 60 s idle: %v", err)
+	}
+}
+
+func countLines(log string, needles ...string) int {
+	n := 0
+	for _, line := range strings.Split(log, "\n") {
+		all := true
+		for _, nd := range needles {
+			all = all && strings.Contains(line, nd)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
 }
 
 // TestIKEv1BehindNAT: AWS's default IKEv1 customer gateway behind an

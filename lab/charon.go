@@ -77,6 +77,8 @@ type CharonConn struct {
 	LocalID, RemoteID string
 	PSK               string
 	LocalTS, RemoteTS []string
+	// DPDDelay overrides CharonConfig.DPDDelay for this connection.
+	DPDDelay time.Duration
 }
 
 // Charon is a running charon instance.
@@ -357,6 +359,7 @@ func (l *Lab) writeCharonFiles(c CharonConfig, ch *Charon, runDir string) error 
 		data[k] = v
 	}
 	funcs := template.FuncMap{
+		"dur": swanDur,
 		"join":  func(s []string) string { return strings.Join(s, ", ") },
 		"quote": func(s string) string { return `"` + s + `"` },
 	}
