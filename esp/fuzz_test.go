@@ -12,7 +12,7 @@ import (
 	"github.com/vpgw/vpgw/suite"
 )
 
-var updateCorpus = flag.Bool("update-corpus", false, "rewrite testdata/fuzz/FuzzOpen seeds")
+var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seeds in testdata/fuzz (FuzzOpen, FuzzClampMSS)")
 
 // fuzzConfigs have fixed keys so that the committed seeds are valid packets
 // for them and the fuzzer starts from inside the ICV check.

@@ -9,7 +9,8 @@ package esp
 //     raw → strip the IPv4 header (IHL), ESP.
 //  3. ESP: SPI → SA and tunnel from the atomic snapshot map; SA.Open checks
 //     the replay window, ICV, padding and next header in place.
-//  4. Policy: the inner destination must be in the tunnel's AllowedDst.
+//  4. Policy: the inner destination must be in the tunnel's AllowedDst;
+//     then the MSS option of TCP SYNs is clamped (mss.go).
 //  5. Consecutive packets for one tunnel are written to its TUN in one
 //     batch, at offset headroom in front of the inner packet.
 //
@@ -113,6 +114,9 @@ func (e *Endpoint) receiveESP(buf []byte, off, n int, w *tunWriter) {
 	if !t.allowedInbound(inner) {
 		t.dropIn(sa, DropPolicy)
 		return
+	}
+	if o := t.out.Load(); o != nil { // both directions share suite and encapsulation
+		clampMSS(inner, o.mss)
 	}
 	start := off + sa.HeaderLen()
 	if start < headroom {

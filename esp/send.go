@@ -6,8 +6,8 @@ package esp
 //  1. Read a batch from the TUN at offset headroom (room for ESP header + IV
 //     in front, and for the virtio-net header the Linux TUN needs).
 //  2. Load the current outbound SA (atomic pointer; Install swaps it).
-//  3. Seal each packet in place: header and IV before it, padding and ICV
-//     after it.
+//  3. Clamp the MSS option of TCP SYNs (mss.go), then seal each packet in
+//     place: header and IV before it, padding and ICV after it.
 //  4. Send the batch with one sendmmsg on UDP 4500 (NAT-T) or the raw ESP
 //     socket; the kernel adds the IP (and UDP) header.
 //
@@ -72,6 +72,7 @@ func (t *Tunnel) sealAndSend(b *batch, count int) {
 			t.counters.drop(DropPolicy, 1)
 			continue
 		}
+		clampMSS(pkt, o.mss)
 		start, end, err := o.sa.Seal(b.bufs[i], headroom, size)
 		if err != nil {
 			r := ReasonOf(err)

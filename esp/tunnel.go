@@ -19,7 +19,7 @@ const DefaultMTU = 1400
 // TunnelConfig describes one tunnel's TUN side.
 type TunnelConfig struct {
 	Name       string         // TUN interface name
-	MTU        int            // 0: DefaultMTU
+	MTU        int            // 0: DefaultMTU; also caps the clamped TCP MSS (see Tunnel.MSS)
 	AllowedDst []netip.Prefix // inner destinations accepted from the peer (VPC CIDRs + inside /30)
 	Device     tun.Device     // optional (tests): used instead of creating Name
 }
@@ -32,6 +32,7 @@ type Tunnel struct {
 	name    string
 	log     *slog.Logger
 	dev     tun.Device
+	mtu     int            // the TUN's MTU as configured
 	allowed []netip.Prefix // read-only after NewTunnel
 	v4, v6  bool           // families carried (from AllowedDst)
 
@@ -52,6 +53,7 @@ type outbound struct {
 	udpEncap bool
 	addr     netip.AddrPort // remote, with port 0 on raw ESP
 	conn     PacketConn     // NATT or ESP socket
+	mss      uint16         // TCP MSS clamp for this SA and encapsulation
 }
 
 // NewTunnel creates (or adopts cfg.Device) the TUN and starts its reader.
@@ -68,7 +70,7 @@ func (e *Endpoint) NewTunnel(cfg TunnelConfig, log *slog.Logger) (*Tunnel, error
 		return nil, fmt.Errorf("esp: tunnel %q: MTU %d outside 576..%d", cfg.Name, cfg.MTU, MaxPacketSize)
 	}
 	t := &Tunnel{
-		ep: e, name: cfg.Name, dev: cfg.Device,
+		ep: e, name: cfg.Name, dev: cfg.Device, mtu: cfg.MTU,
 		allowed: make([]netip.Prefix, 0, len(cfg.AllowedDst)),
 		in:      make(map[uint32]*SA),
 		outs:    make(map[uint32]*SA),
@@ -127,6 +129,8 @@ func (t *Tunnel) Install(in, out SAConfig, remote netip.AddrPort, udpEncap bool)
 		return fmt.Errorf("esp: outbound SA: %w", err)
 	}
 	ob := &outbound{sa: outsa, remote: remote, udpEncap: udpEncap}
+	espMTU := innerMTU(outsa, udpEncap)
+	ob.mss = uint16(min(espMTU, t.mtu) - ipv4TCPHeaders)
 	if udpEncap {
 		if remote.Port() == 0 {
 			return fmt.Errorf("esp: UDP encapsulation needs a remote port")
@@ -148,7 +152,26 @@ func (t *Tunnel) Install(in, out SAConfig, remote netip.AddrPort, udpEncap bool)
 	t.outs[out.SPI] = outsa
 	t.out.Store(ob)
 	t.log.Info("SAs installed", "in", insa, "out", outsa, "remote", remote, "udp_encap", udpEncap)
+	encap := "raw ESP"
+	if udpEncap {
+		encap = "UDP-encapsulated"
+	}
+	t.log.Info(fmt.Sprintf("TCP MSS clamped to %d (%v, %s)", ob.mss, out.ESP, encap),
+		"esp_inner_mtu", espMTU, "tun_mtu", t.mtu)
 	return nil
+}
+
+// MSS is the TCP MSS that SYNs crossing the tunnel are clamped to, or 0
+// when no outbound SA is installed. It is the largest inner IPv4 packet
+// that fits one OutsideMTU datagram after ESP (header, IV, padding, ICV),
+// the outer IPv4 header and, with NAT-T, UDP, but no more than the TUN's
+// MTU (the kernel must not fragment either), less 40 bytes of IPv4 and TCP
+// headers.
+func (t *Tunnel) MSS() int {
+	if o := t.out.Load(); o != nil {
+		return int(o.mss)
+	}
+	return 0
 }
 
 // Remove deletes the inbound SA inSPI and the outbound SA outSPI (0: none).

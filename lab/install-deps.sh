@@ -6,7 +6,8 @@
 set -euo pipefail
 
 PKGS=(strongswan strongswan-swanctl charon-systemd libcharon-extra-plugins
-      libstrongswan-extra-plugins nftables iproute2 iputils-ping procps util-linux)
+      libstrongswan-extra-plugins nftables iproute2 iputils-ping procps util-linux
+      python3)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps.sh: needs root" >&2
