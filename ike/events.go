@@ -80,3 +80,14 @@ func (e IKEDown) TunnelName() string           { return e.Tunnel }
 func (e ChildUp) TunnelName() string           { return e.Child.Tunnel }
 func (e ChildDown) TunnelName() string         { return e.Tunnel }
 func (e NegotiationFailed) TunnelName() string { return e.Tunnel }
+
+// PeerDead: dead peer detection got no answer within the DPD timeout and
+// dpd_timeout_action is "none", so the SAs are kept (and probing goes on).
+// With "clear" or "restart" the SAs go instead, reported by ChildDown and
+// IKEDown.
+type PeerDead struct {
+	Tunnel string
+	Reason string
+}
+
+func (e PeerDead) TunnelName() string { return e.Tunnel }

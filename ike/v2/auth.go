@@ -121,6 +121,7 @@ func (s *authState) establish() {
 	r.log.Info(fmt.Sprintf("IKE_AUTH: peer %v authenticated with PSK (id %s), IKE_SA established%s",
 		s.req.remote.Addr(), sa.peerID, nat), "spi", sa.String())
 	r.emit(ike.IKEUp{Tunnel: r.cfg.Tunnel, Version: ike.IKEv2, Remote: s.req.remote, NATT: sa.natt})
+	r.onIKEUp()
 }
 
 // createChild negotiates the CHILD_SA carried in IKE_AUTH (no KE: no PFS

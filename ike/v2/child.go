@@ -115,19 +115,25 @@ func (r *Responder) negotiateChild(sa *ikeSA, req childRequest) childResult {
 	verb := "established"
 	if req.rekeys != nil {
 		req.rekeys.rekeyed = true
-		verb = fmt.Sprintf("rekeyed (replaces in=0x%08x out=0x%08x)", req.rekeys.inSPI, req.rekeys.outSPI)
+		stopTimer(&req.rekeys.rekeyTimer)
+		verb = fmt.Sprintf("rekeyed by peer (replaces in=0x%08x out=0x%08x)", req.rekeys.inSPI, req.rekeys.outSPI)
 	}
 	r.log.Info(fmt.Sprintf("%s: CHILD_SA %s in=0x%08x out=0x%08x %s, TS %s === %s",
 		req.exchange, verb, c.inSPI, c.outSPI, espSuiteName(esp, group), tsString(tsi), tsString(tsr)),
 		"spi", sa.String())
-	r.emit(ike.ChildUp{Child: ike.ChildSA{
+	c.up = ike.ChildSA{
 		Tunnel: r.cfg.Tunnel, IKEVersion: ike.IKEv2,
 		InSPI: c.inSPI, OutSPI: c.outSPI, ESP: esp,
 		InKeys: iToR, OutKeys: rToI,
 		Local: req.local, Remote: req.remote, UDPEncap: sa.natt,
 		LocalTS: tsPrefixes(tsr), RemoteTS: tsPrefixes(tsi),
 		Lifetime: r.cfg.ChildLifetime,
-	}})
+	}
+	if req.rekeys == nil {
+		// A rekey's child is announced by peerRekeyedChild, which knows
+		// about collisions.
+		r.announce(c)
+	}
 
 	out := prop
 	out.SPI = binary.BigEndian.AppendUint32(nil, inSPI)
@@ -176,6 +182,11 @@ func (r *Responder) handleCreateChild(sa *ikeSA, req *request) ([]message.Payloa
 			r.log.Info("CREATE_CHILD_SA: peer rekeys a CHILD_SA we do not have", "spi", sa.String())
 			return []message.Payload{&message.Notify{Protocol: message.ProtocolESP, SPI: bytes.Clone(n.SPI), NotifyType: message.CHILD_SA_NOT_FOUND}}, true
 		}
+		if old.deleting || old.redundant {
+			// RFC 7296 §2.25.1: we are deleting it already.
+			r.log.Info("CREATE_CHILD_SA: peer rekeys a CHILD_SA we are deleting", "child", old.String(), "spi", sa.String())
+			return errorNotify(message.TEMPORARY_FAILURE, nil), true
+		}
 	}
 	nr := make([]byte, nonceLen)
 	if _, err := io.ReadFull(r.rand, nr); err != nil {
@@ -188,6 +199,9 @@ func (r *Responder) handleCreateChild(sa *ikeSA, req *request) ([]message.Payloa
 	})
 	if res.notify != nil {
 		return []message.Payload{res.notify}, true
+	}
+	if old != nil {
+		r.peerRekeyedChild(sa, old, res.child, nonce.Data, nr)
 	}
 	reply := []message.Payload{res.sa, &message.Nonce{Data: nr}}
 	if res.ke != nil {

@@ -33,10 +33,20 @@ func (r *Responder) handleInformational(sa *ikeSA, req *request) ([]message.Payl
 		}
 	}
 	if deleteIKE {
-		if sa.state == saRekeyed {
+		switch {
+		case sa.state == saRekeyed:
 			r.log.Debug("old IKE_SA deleted by peer after rekey", "spi", sa.String())
 			r.removeSA(sa, "")
-		} else {
+		case sa.peerRekey != nil:
+			// A rekey collision the peer resolved in favour of its new SA
+			// before our exchange finished: the children go there.
+			r.log.Info("rekey collision resolved: peer deleted the old IKE_SA, keeping the peer's new one",
+				"old", sa.String(), "new", sa.peerRekey.nsa.String())
+			nsa := sa.peerRekey.nsa
+			sa.ourRekey, sa.peerRekey = nil, nil
+			r.finishIKERekey(sa, nsa, false)
+			r.removeSA(sa, "")
+		default:
 			r.log.Info(fmt.Sprintf("IKE_SA deleted by peer %v (%d CHILD_SAs)", req.remote.Addr(), len(sa.children)), "spi", sa.String())
 			r.removeSA(sa, "deleted by peer")
 		}

@@ -48,10 +48,16 @@ type natdResult struct {
 // with the addresses the request arrived with. local and remote are the
 // packet's actual destination and source.
 func checkNATD(notifies []*message.Notify, spii uint64, local, remote netip.AddrPort) natdResult {
+	return checkNATDSPIs(notifies, spii, 0, local, remote)
+}
+
+// checkNATDSPIs is checkNATD for any message: in an IKE_SA_INIT response
+// the hashes include SPIr.
+func checkNATDSPIs(notifies []*message.Notify, spii, spir uint64, local, remote netip.AddrPort) natdResult {
 	var res natdResult
 	var srcSeen, srcMatch, dstSeen, dstMatch bool
-	wantSrc := natdHash(spii, 0, remote)
-	wantDst := natdHash(spii, 0, local)
+	wantSrc := natdHash(spii, spir, remote)
+	wantDst := natdHash(spii, spir, local)
 	for _, n := range notifies {
 		switch n.NotifyType {
 		case message.NAT_DETECTION_SOURCE_IP:

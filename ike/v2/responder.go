@@ -1,12 +1,14 @@
-// Package v2 is vpgw's IKEv2 responder (RFC 7296): the AWS VGW side of a
-// Site-to-Site VPN tunnel, where the customer gateway always initiates.
+// Package v2 is vpgw's IKEv2 endpoint (RFC 7296): the AWS VGW side of a
+// Site-to-Site VPN tunnel. The customer gateway usually initiates; vpgw can
+// initiate too (startup_action "start", initiator.go), and it runs its own
+// dead peer detection (dpd.go) and rekeys (rekey.go, child_rekey.go).
 //
 // One Responder serves one tunnel. Packets arrive through HandlePacket from
 // the socket readers; each exchange has its own file with message-driven
 // steps (sa_init.go, auth.go, child.go, rekey.go, informational.go) that take
-// a decoded request and return the reply payloads. Only this file and sa.go
-// deal with bytes on the wire: message IDs, the response cache, sealing and
-// sending. A single mutex guards all state; replies and events produced
+// a decoded request and return the reply payloads. Only this file, sa.go and
+// request.go deal with bytes on the wire: message IDs, the response cache,
+// our own requests and their retransmits, sealing and sending. A single mutex guards all state; replies and events produced
 // under it are queued and handed out after it is released, so a slow events
 // reader never blocks the state machine's other callers.
 package v2
@@ -36,9 +38,43 @@ type Config struct {
 
 	// Traffic selectors we accept, narrowed into (RFC 7296 §2.9).
 	// AllowedLocalTS is our (VPC) side, matched against TSr; AllowedRemoteTS
-	// the customer side, matched against TSi. Empty means 0.0.0.0/0.
+	// the customer side, matched against TSi. Empty means 0.0.0.0/0. When we
+	// initiate, they are what we propose (TSi and TSr respectively).
 	AllowedLocalTS, AllowedRemoteTS []netip.Prefix
+
+	// Dead peer detection (dpd.go). After DPDDelay without any message
+	// from the peer and without inbound ESP (LastInbound, optional, says
+	// when the datapath last received ESP on this tunnel) we send a
+	// liveness check; unanswered for DPDTimeout, the peer is dead and
+	// DPDAction applies: "clear" (or "") deletes the SAs, "restart" deletes
+	// them and initiates a new IKE SA, "none" keeps them and emits
+	// ike.PeerDead. DPDDelay 0 disables our checks (the peer's are always
+	// answered).
+	DPDDelay, DPDTimeout time.Duration
+	DPDAction            string
+	LastInbound          func() time.Time
+
+	// Our own rekeys (rekey.go): each SA is rekeyed at its lifetime minus
+	// RekeyMargin minus a random part of up to RekeyFuzz percent of
+	// RekeyMargin, and hard-expires at its lifetime. RekeyMargin 0: we never
+	// rekey, the peer is expected to (SAs expire a little after their
+	// lifetime).
+	RekeyMargin time.Duration
+	RekeyFuzz   int
+
+	// StartupAction "start": after Initiate, keep an IKE SA up, initiating
+	// again whenever the tunnel's last IKE SA goes away. "add" or "": the
+	// customer gateway initiates.
+	StartupAction string
 }
+
+// Values of Config.DPDAction and Config.StartupAction.
+const (
+	DPDActionClear   = "clear"
+	DPDActionRestart = "restart"
+	DPDActionNone    = "none"
+	StartupStart     = "start"
+)
 
 // SendFunc sends one IKE message from local to remote. The sender adds the
 // non-ESP marker when the local port is 4500.
@@ -77,7 +113,7 @@ const (
 	// replaced by a rekey waits for the peer's DELETE.
 	halfOpenTimeout = 30 * time.Second
 	// lifetimeGraceMax caps the slack after a lifetime before we expire an
-	// SA the peer has not rekeyed: the initiator rekeys, we only clean up.
+	// SA the peer has not rekeyed (when we do not rekey ourselves).
 	lifetimeGraceMax = 5 * time.Minute
 )
 
@@ -91,11 +127,15 @@ type Responder struct {
 	log    *slog.Logger
 
 	mu       sync.Mutex
-	sas      map[uint64]*ikeSA // by our SPI (SPIr)
+	sas      map[uint64]*ikeSA // by our SPI (SPIr, or SPIi for SAs we initiated)
 	byInit   map[uint64]*ikeSA // by the peer's SPIi, to answer IKE_SA_INIT retransmits
 	counters Counters
 	closed   bool
 	outbox   []output // filled under mu, handed to outQ by unlockAndFlush
+
+	lastIKE time.Time  // when the peer last sent a valid message
+	dpd     dpdState   // dpd.go
+	conn    connecting // initiator.go
 
 	outMu      sync.Mutex // guards outQ and sendErrors; never held while blocking
 	outQ       []output
@@ -119,6 +159,9 @@ func NewResponder(cfg Config, send SendFunc, events chan<- ike.Event, clock ike.
 	}
 	if len(cfg.AllowedRemoteTS) == 0 {
 		cfg.AllowedRemoteTS = anyIPv4
+	}
+	if cfg.DPDDelay > 0 && cfg.DPDTimeout <= 0 {
+		cfg.DPDTimeout = defaultDPDTimeout
 	}
 	cfg.Local = cfg.Local.Unmap()
 	cfg.Peer = cfg.Peer.Unmap()
@@ -166,14 +209,14 @@ func (r *Responder) handle(pkt []byte, local, remote netip.AddrPort) {
 	h := m.Header
 	if h.Exchange == message.IKE_SA_INIT {
 		if h.IsResponse() {
-			r.counters.Unexpected++
+			r.handleSAInitResponse(m, local, remote)
 			return
 		}
 		r.handleSAInit(m, local, remote)
 		return
 	}
-	sa := r.sas[h.SPIr]
-	if sa == nil || sa.spii != h.SPIi {
+	sa := r.lookup(h)
+	if sa == nil {
 		r.counters.UnknownSPI++
 		r.log.Debug("dropped IKE packet for unknown SA", "hdr", h.String())
 		return
@@ -182,8 +225,9 @@ func (r *Responder) handle(pkt []byte, local, remote netip.AddrPort) {
 		r.handleResponse(sa, m)
 		return
 	}
-	if !h.IsInitiator() {
-		// The peer is the original initiator: its requests carry the I flag.
+	if h.IsInitiator() == sa.initiator {
+		// Requests of the original initiator carry the I flag, the other
+		// side's do not.
 		r.counters.Malformed++
 		return
 	}
@@ -215,12 +259,15 @@ func (r *Responder) handle(pkt []byte, local, remote netip.AddrPort) {
 		r.log.Debug("dropped undecryptable request", "hdr", h.String(), "err", err)
 		return
 	}
+	r.lastIKE = r.clock.Now()
 	in := &request{hdr: h, payloads: payloads, local: local, remote: remote}
 	var reply []message.Payload
 	var ok bool
 	switch h.Exchange {
 	case message.IKE_AUTH:
-		reply, ok = r.handleAuth(sa, in)
+		if !sa.initiator {
+			reply, ok = r.handleAuth(sa, in)
+		}
 	case message.CREATE_CHILD_SA:
 		reply, ok = r.handleCreateChild(sa, in)
 	case message.INFORMATIONAL:
@@ -236,6 +283,18 @@ func (r *Responder) handle(pkt []byte, local, remote netip.AddrPort) {
 	r.respond(sa, h, reply, local, remote)
 }
 
+// lookup finds the IKE SA a message belongs to: by SPIr if the peer
+// initiated it, by SPIi if we did.
+func (r *Responder) lookup(h message.Header) *ikeSA {
+	if sa := r.sas[h.SPIr]; sa != nil && !sa.initiator && sa.spii == h.SPIi {
+		return sa
+	}
+	if sa := r.sas[h.SPIi]; sa != nil && sa.initiator && sa.spir == h.SPIr && sa.spir != 0 {
+		return sa
+	}
+	return nil
+}
+
 // request is a decrypted request handed to an exchange's handler.
 type request struct {
 	hdr           message.Header
@@ -249,7 +308,7 @@ type request struct {
 func (r *Responder) respond(sa *ikeSA, req message.Header, reply []message.Payload, local, remote netip.AddrPort) {
 	h := message.Header{
 		SPIi: sa.spii, SPIr: sa.spir, MajorVersion: 2,
-		Exchange: req.Exchange, Flags: message.FlagResponse, MessageID: req.MessageID,
+		Exchange: req.Exchange, Flags: message.FlagResponse | sa.flags(), MessageID: req.MessageID,
 	}
 	pkt, err := sa.seal(h, reply, r.rand)
 	if err != nil {
@@ -261,13 +320,13 @@ func (r *Responder) respond(sa *ikeSA, req message.Header, reply []message.Paylo
 	r.queue(pkt, local, remote)
 }
 
-// sendRequest sends a request of ours (we are the exchange initiator; as
-// original responder the I flag stays clear). We do not retransmit: our only
-// requests are DELETEs, sent when we give up on an SA anyway.
+// sendRequest sends a request of ours once, outside the request queue
+// (request.go), and expects no answer: for DELETEs of SAs we are dropping
+// at the same moment (Close, hard expiry).
 func (r *Responder) sendRequest(sa *ikeSA, exchange message.ExchangeType, payloads []message.Payload) {
 	h := message.Header{
 		SPIi: sa.spii, SPIr: sa.spir, MajorVersion: 2,
-		Exchange: exchange, MessageID: sa.nextSendID,
+		Exchange: exchange, Flags: sa.flags(), MessageID: sa.nextSendID,
 	}
 	pkt, err := sa.seal(h, payloads, r.rand)
 	if err != nil {
@@ -276,19 +335,6 @@ func (r *Responder) sendRequest(sa *ikeSA, exchange message.ExchangeType, payloa
 	}
 	sa.nextSendID++
 	r.queue(pkt, sa.local, sa.remote)
-}
-
-// handleResponse accepts the peer's answer to one of our DELETEs.
-func (r *Responder) handleResponse(sa *ikeSA, m *message.Message) {
-	if m.Header.MessageID+1 != sa.nextSendID {
-		r.counters.BadMessageID++
-		return
-	}
-	if _, err := sa.open(m); err != nil {
-		r.counters.DecryptFailed++
-		return
-	}
-	r.log.Debug("peer answered our request", "hdr", m.Header.String())
 }
 
 func (r *Responder) queue(pkt []byte, local, remote netip.AddrPort) {
@@ -371,6 +417,8 @@ func (r *Responder) Close() {
 	}
 	r.sas = map[uint64]*ikeSA{}
 	r.byInit = map[uint64]*ikeSA{}
+	r.stopDPD()
+	r.stopConnecting()
 	r.closed = true
 	r.unlockAndFlush()
 }

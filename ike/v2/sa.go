@@ -21,15 +21,16 @@ const (
 	saHalfOpen    saState = iota // IKE_SA_INIT answered, waiting for IKE_AUTH
 	saEstablished                // authenticated
 	saFailed                     // IKE_AUTH refused; kept briefly to answer retransmits
-	saRekeyed                    // replaced by a rekey; waiting for the peer's DELETE
+	saRekeyed                    // replaced by a rekey (or redundant after a collision); being deleted
 )
 
 type ikeSA struct {
 	spii, spir uint64
+	initiator  bool // we are the original initiator (we sent IKE_SA_INIT or started the rekey)
 	state      saState
 	suite      ike.IKESuite
 	keys       *ike.IKEKeys
-	in, out    *ike.Protector // in: initiator→responder (SK_ei/SK_ai); out: SK_er/SK_ar
+	in, out    *ike.Protector // from and to the peer (SK_ei/SK_er swapped by role)
 
 	local, remote netip.AddrPort // where the last request arrived / came from
 	natt          bool
@@ -45,14 +46,38 @@ type ikeSA struct {
 	// The peer's requests: window size 1 (RFC 7296 §2.3).
 	nextRecvID uint32
 	lastResp   []byte // response to request nextRecvID-1
-	// Our requests (DELETEs only).
+	// Our requests (request.go): one in flight, the rest queued.
 	nextSendID uint32
+	inflight   *outReq
+	reqQ       []*outReq
 
-	children map[uint32]*childSA // by our inbound SPI
-	timer    ike.Timer           // half-open timeout or lifetime expiry
+	children   map[uint32]*childSA // by our inbound SPI
+	timer      ike.Timer           // half-open timeout or lifetime expiry
+	rekeyTimer ike.Timer           // our rekey of this IKE SA (rekey.go)
+
+	// Rekeys of this IKE SA in progress, ours and the peer's; both set
+	// means a collision (RFC 7296 §2.8.2), resolved in rekey.go.
+	ourRekey, peerRekey *ikeRekey
+	deleting            bool // we sent (or are about to send) a DELETE for it
 }
 
 func (sa *ikeSA) String() string { return fmt.Sprintf("%016x_i %016x_r", sa.spii, sa.spir) }
+
+// ourSPI is the SPI we chose, under which r.sas keeps the SA.
+func (sa *ikeSA) ourSPI() uint64 {
+	if sa.initiator {
+		return sa.spii
+	}
+	return sa.spir
+}
+
+// flags is the I flag of the messages we send on sa (RFC 7296 §3.1).
+func (sa *ikeSA) flags() uint8 {
+	if sa.initiator {
+		return message.FlagInitiator
+	}
+	return 0
+}
 
 type childSA struct {
 	inSPI, outSPI     uint32
@@ -62,41 +87,73 @@ type childSA struct {
 	local, remote     netip.AddrPort
 	udpEncap          bool
 	created           time.Time
-	timer             ike.Timer
-	rekeyed           bool // replaced by a newer CHILD_SA; the peer will delete it
+	timer             ike.Timer // lifetime expiry
+	rekeyTimer        ike.Timer // our rekey (child_rekey.go)
+	deleteTimer       ike.Timer // our DELETE of this SA after we replaced it
+	byUs              bool      // created by our request (we were the exchange's initiator)
+	rekeyed           bool      // replaced by a newer CHILD_SA
+	redundant         bool      // lost a rekey collision; being deleted
+	deleting          bool      // we sent a DELETE for it
+
+	// up is the ChildUp this child is announced with; announced says
+	// whether it was (a child that loses a rekey collision before it was
+	// announced never is, and so gets no ChildDown either).
+	up        ike.ChildSA
+	announced bool
+
+	// Rekeys of this child, ours and the peer's (collisions: child_rekey.go).
+	ourRekey, peerRekey *childRekey
 }
 
 func (c *childSA) String() string { return fmt.Sprintf("in=0x%08x out=0x%08x", c.inSPI, c.outSPI) }
 
-func (sa *ikeSA) stopTimers() {
-	if sa.timer != nil {
-		sa.timer.Stop()
-		sa.timer = nil
-	}
-	for _, c := range sa.children {
-		if c.timer != nil {
-			c.timer.Stop()
-			c.timer = nil
-		}
+func stopTimer(t *ike.Timer) {
+	if *t != nil {
+		(*t).Stop()
+		*t = nil
 	}
 }
 
-// newProtectors builds the SK payload protectors from the IKE keys.
+// stopTimers stops the SA's timers, its children's, and drops its requests.
+func (sa *ikeSA) stopTimers() {
+	stopTimer(&sa.timer)
+	stopTimer(&sa.rekeyTimer)
+	if sa.inflight != nil {
+		stopTimer(&sa.inflight.timer)
+		sa.inflight = nil
+	}
+	sa.reqQ = nil
+	for _, c := range sa.children {
+		c.stopTimers()
+	}
+}
+
+func (c *childSA) stopTimers() {
+	stopTimer(&c.timer)
+	stopTimer(&c.rekeyTimer)
+	stopTimer(&c.deleteTimer)
+}
+
+// newProtectors builds the SK payload protectors from the IKE keys: the
+// original initiator sends with SK_ei/SK_ai, the responder with SK_er/SK_ar.
 func (sa *ikeSA) newProtectors() error {
+	inE, inA, outE, outA := sa.keys.SKei, sa.keys.SKai, sa.keys.SKer, sa.keys.SKar
+	if sa.initiator {
+		inE, inA, outE, outA = outE, outA, inE, inA
+	}
 	var err error
-	sa.in, err = ike.NewProtector(sa.suite.Cipher, sa.suite.Integ, sa.keys.SKei, sa.keys.SKai)
+	sa.in, err = ike.NewProtector(sa.suite.Cipher, sa.suite.Integ, inE, inA)
 	if err != nil {
 		return err
 	}
-	sa.out, err = ike.NewProtector(sa.suite.Cipher, sa.suite.Integ, sa.keys.SKer, sa.keys.SKar)
+	sa.out, err = ike.NewProtector(sa.suite.Cipher, sa.suite.Integ, outE, outA)
 	return err
 }
 
 var errNoSK = errors.New("no SK payload")
 
 // open verifies and decrypts the SK payload of a message from the peer
-// (always the original initiator, so the "in" direction) and decodes the
-// inner payloads.
+// and decodes the inner payloads.
 func (sa *ikeSA) open(m *message.Message) ([]message.Payload, error) {
 	if sa.in == nil || len(m.Payloads) == 0 {
 		return nil, errNoSK
@@ -132,12 +189,18 @@ func (sa *ikeSA) seal(h message.Header, payloads []message.Payload, rand io.Read
 }
 
 // removeSA forgets sa. With a reason, its children are reported down and,
-// if no other authenticated IKE SA remains for the tunnel, so is IKE.
+// if no other authenticated IKE SA remains for the tunnel, so is IKE (and,
+// with startup_action "start", a new IKE SA is initiated soon).
 func (r *Responder) removeSA(sa *ikeSA, reason string) {
 	sa.stopTimers()
-	delete(r.sas, sa.spir)
+	if r.sas[sa.ourSPI()] == sa {
+		delete(r.sas, sa.ourSPI())
+	}
 	if r.byInit[sa.spii] == sa {
 		delete(r.byInit, sa.spii)
+	}
+	if r.conn.sa == sa {
+		r.conn.active, r.conn.sa = false, nil // our initiation ends with it
 	}
 	wasUp := sa.state == saEstablished
 	sa.state = saFailed
@@ -151,6 +214,7 @@ func (r *Responder) removeSA(sa *ikeSA, reason string) {
 	sa.children = nil
 	if wasUp && !r.anyEstablished() {
 		r.emit(ike.IKEDown{Tunnel: r.cfg.Tunnel, Reason: reason})
+		r.tunnelDown()
 	}
 }
 
@@ -163,17 +227,45 @@ func (r *Responder) anyEstablished() bool {
 	return false
 }
 
-func (r *Responder) childDown(c *childSA, reason string) {
-	if c.timer != nil {
-		c.timer.Stop()
-		c.timer = nil
+// newestEstablished is the IKE SA DPD and forced rekeys work on.
+func (r *Responder) newestEstablished() *ikeSA {
+	var newest *ikeSA
+	for _, sa := range r.sas {
+		if sa.state == saEstablished && (newest == nil || sa.established.After(newest.established)) {
+			newest = sa
+		}
 	}
-	r.emit(ike.ChildDown{Tunnel: r.cfg.Tunnel, InSPI: c.inSPI, OutSPI: c.outSPI, Reason: reason})
+	return newest
 }
 
-// expiry is when an SA of the given lifetime is dropped if the peer has not
-// replaced it: the lifetime plus a grace of a tenth, at most lifetimeGraceMax.
-func expiry(lifetime time.Duration) time.Duration {
+// announce emits ChildUp for c once.
+func (r *Responder) announce(c *childSA) {
+	if c.announced {
+		return
+	}
+	c.announced = true
+	r.emit(ike.ChildUp{Child: c.up})
+}
+
+// childDown stops c's timers and reports it gone, if it was ever announced.
+func (r *Responder) childDown(c *childSA, reason string) {
+	c.stopTimers()
+	if c.announced {
+		r.emit(ike.ChildDown{Tunnel: r.cfg.Tunnel, InSPI: c.inSPI, OutSPI: c.outSPI, Reason: reason})
+	}
+}
+
+// rekeying reports whether we rekey SAs ourselves (rekey_margin set).
+func (r *Responder) rekeying() bool { return r.cfg.RekeyMargin > 0 }
+
+// expiry is when an SA of the given lifetime is dropped if it was not
+// replaced. When we rekey ourselves that is the lifetime itself (a hard
+// limit); otherwise the peer is expected to rekey and we allow a grace of a
+// tenth of the lifetime, at most lifetimeGraceMax.
+func (r *Responder) expiry(lifetime time.Duration) time.Duration {
+	if r.rekeying() {
+		return lifetime
+	}
 	return lifetime + min(lifetime/10, lifetimeGraceMax)
 }
 
@@ -185,7 +277,7 @@ func (r *Responder) startHalfOpenTimer(sa *ikeSA) {
 		sa.timer.Stop()
 	}
 	sa.timer = r.afterFunc(halfOpenTimeout, func() {
-		if r.sas[sa.spir] != sa || sa.state == saEstablished {
+		if r.sas[sa.ourSPI()] != sa || sa.state == saEstablished {
 			return
 		}
 		r.log.Debug("IKE_SA dropped: not established in time", "spi", sa.String())
@@ -193,43 +285,67 @@ func (r *Responder) startHalfOpenTimer(sa *ikeSA) {
 	})
 }
 
-// startIKELifetime expires an established IKE SA the peer never rekeyed.
+// startIKELifetime expires an established IKE SA that was not rekeyed and,
+// with rekey_margin set, schedules our own rekey of it.
 func (r *Responder) startIKELifetime(sa *ikeSA) {
-	if sa.timer != nil {
-		sa.timer.Stop()
-		sa.timer = nil
-	}
+	stopTimer(&sa.timer)
+	stopTimer(&sa.rekeyTimer)
 	if r.cfg.IKELifetime <= 0 {
 		return
 	}
-	sa.timer = r.afterFunc(expiry(r.cfg.IKELifetime), func() {
-		if r.sas[sa.spir] != sa || sa.state != saEstablished {
+	sa.timer = r.afterFunc(r.expiry(r.cfg.IKELifetime), func() {
+		if r.sas[sa.ourSPI()] != sa || sa.state != saEstablished {
 			return
 		}
-		r.log.Info("IKE_SA expired: peer did not rekey it", "spi", sa.String(), "lifetime", r.cfg.IKELifetime)
+		reason := "expired"
+		if r.rekeying() {
+			reason = "IKE SA expired"
+			r.log.Warn("IKE_SA expired: not rekeyed within its lifetime", "spi", sa.String(), "lifetime", r.cfg.IKELifetime)
+		} else {
+			r.log.Info("IKE_SA expired: peer did not rekey it", "spi", sa.String(), "lifetime", r.cfg.IKELifetime)
+		}
 		r.sendRequest(sa, message.INFORMATIONAL, []message.Payload{&message.Delete{Protocol: message.ProtocolIKE}})
-		r.removeSA(sa, "expired")
+		r.removeSA(sa, reason)
 	})
+	if r.rekeying() {
+		sa.rekeyTimer = r.afterFunc(r.rekeyAfter(r.cfg.IKELifetime), func() {
+			sa.rekeyTimer = nil
+			r.ikeRekeyDue(sa)
+		})
+	}
 }
 
-// startChildLifetime expires a CHILD_SA the peer never rekeyed.
+// startChildLifetime expires a CHILD_SA that was not rekeyed and, with
+// rekey_margin set, schedules our own rekey of it.
 func (r *Responder) startChildLifetime(sa *ikeSA, c *childSA) {
 	if r.cfg.ChildLifetime <= 0 {
 		return
 	}
-	c.timer = r.afterFunc(expiry(r.cfg.ChildLifetime), func() {
+	c.timer = r.afterFunc(r.expiry(r.cfg.ChildLifetime), func() {
+		c.timer = nil
 		// The child may have moved to a rekeyed IKE SA: find its current owner.
 		owner := r.ownerOf(c)
 		if owner == nil {
 			return
 		}
-		r.log.Info("CHILD_SA expired: peer did not rekey it", "child", c.String(), "lifetime", r.cfg.ChildLifetime)
+		if r.rekeying() {
+			r.log.Warn("CHILD_SA expired: not rekeyed within its lifetime", "child", c.String(), "lifetime", r.cfg.ChildLifetime)
+		} else {
+			r.log.Info("CHILD_SA expired: peer did not rekey it", "child", c.String(), "lifetime", r.cfg.ChildLifetime)
+		}
 		delete(owner.children, c.inSPI)
-		if owner.state == saEstablished {
-			r.sendRequest(owner, message.INFORMATIONAL, []message.Payload{message.DeleteESP(c.inSPI)})
+		if owner.state == saEstablished && !c.deleting {
+			r.request(owner, &outReq{exchange: message.INFORMATIONAL, what: "DELETE of an expired CHILD_SA",
+				payloads: []message.Payload{message.DeleteESP(c.inSPI)}, movable: true})
 		}
 		r.childDown(c, "expired")
 	})
+	if r.rekeying() {
+		c.rekeyTimer = r.afterFunc(r.rekeyAfter(r.cfg.ChildLifetime), func() {
+			c.rekeyTimer = nil
+			r.childRekeyDue(c)
+		})
+	}
 }
 
 func (r *Responder) ownerOf(c *childSA) *ikeSA {
