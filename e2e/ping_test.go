@@ -21,7 +21,7 @@ type pinger struct {
 func startPing(t *testing.T, l *lab.Lab, from, dst string, interval time.Duration) *pinger {
 	t.Helper()
 	p, err := l.Start(from, fmt.Sprintf("ping-%d", time.Now().UnixNano()), nil,
-		"ping", "-n", "-i", fmt.Sprintf("%.1f", interval.Seconds()), "-W", "1", dst)
+		"ping", "-n", "-D", "-i", fmt.Sprintf("%.1f", interval.Seconds()), "-W", "1", dst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,6 +32,15 @@ var pingStats = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`)
 
 // stop ends the ping with SIGINT and returns what it sent and got back.
 func (pg *pinger) stop(t *testing.T) (sent, received int) {
+	sent, received, _ = pg.stopWithGap(t)
+	return sent, received
+}
+
+var replyStamp = regexp.MustCompile(`(?m)^\[(\d+\.\d+)\] \d+ bytes from`)
+
+// stopWithGap also returns the longest time between two consecutive
+// replies: how long the path was broken.
+func (pg *pinger) stopWithGap(t *testing.T) (sent, received int, gap time.Duration) {
 	t.Helper()
 	// Give the last echo time to come back before ping prints its summary.
 	time.Sleep(time.Second)
@@ -50,5 +59,13 @@ func (pg *pinger) stop(t *testing.T) (sent, received int) {
 	}
 	sent, _ = strconv.Atoi(string(m[1]))
 	received, _ = strconv.Atoi(string(m[2]))
-	return sent, received
+	var last float64
+	for i, r := range replyStamp.FindAllSubmatch(out, -1) {
+		ts, _ := strconv.ParseFloat(string(r[1]), 64)
+		if d := time.Duration((ts - last) * float64(time.Second)); i > 0 && d > gap {
+			gap = d
+		}
+		last = ts
+	}
+	return sent, received, gap
 }

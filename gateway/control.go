@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,12 +21,22 @@ import (
 //	GET  /v1/status   tunnel states (DESIGN.md's status contract)
 //	GET  /v1/routes   the routes vpgw wants, and whether they are installed
 //	POST /v1/reload   re-read the configuration file, as SIGHUP does
+//	POST /v1/rekey    {"connection","tunnel","ike"}: rekey a tunnel now
 
 // controlAPI is what the control socket serves; *Daemon implements it.
 type controlAPI interface {
 	Status() *Status
 	Routes() *RoutesReport
 	Reload() (string, error)
+	Rekey(connection string, tunnel int, ikeSA bool) error
+}
+
+// RekeyRequest names the tunnel to rekey and whether to rekey its IKE SA
+// rather than its CHILD_SA.
+type RekeyRequest struct {
+	Connection string `json:"connection"`
+	Tunnel     int    `json:"tunnel"`
+	IKE        bool   `json:"ike"`
 }
 
 // controlServer serves the control socket until closed.
@@ -67,6 +78,18 @@ func listenControl(path string, api controlAPI, log *slog.Logger) (*controlServe
 			return
 		}
 		writeJSON(w, http.StatusOK, apiResult{Summary: summary})
+	})
+	mux.HandleFunc("POST /v1/rekey", func(w http.ResponseWriter, r *http.Request) {
+		var req RekeyRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil {
+			writeJSON(w, http.StatusBadRequest, apiResult{Error: "bad request: " + err.Error()})
+			return
+		}
+		if err := api.Rekey(req.Connection, req.Tunnel, req.IKE); err != nil {
+			writeJSON(w, http.StatusUnprocessableEntity, apiResult{Error: err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, apiResult{Summary: "rekey started"})
 	})
 	s := &controlServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
 	go func() {
@@ -144,8 +167,22 @@ func (c *Client) Reload() (string, error) {
 	return r.Summary, err
 }
 
+// Rekey asks the daemon to rekey one tunnel's CHILD_SA (or IKE SA) now.
+func (c *Client) Rekey(req RekeyRequest) error {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	var r apiResult
+	return c.callBody(http.MethodPost, "/v1/rekey", b, &r)
+}
+
 func (c *Client) call(method, path string, out any) error {
-	req, err := http.NewRequest(method, "http://vpgw"+path, nil)
+	return c.callBody(method, path, nil, out)
+}
+
+func (c *Client) callBody(method, path string, body []byte, out any) error {
+	req, err := http.NewRequest(method, "http://vpgw"+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -154,18 +191,18 @@ func (c *Client) call(method, path string, out any) error {
 		return fmt.Errorf("cannot reach vpgw on %s: %w (is `vpgw run` running?)", c.socket, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	reply, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return fmt.Errorf("vpgw: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var r apiResult
-		if json.Unmarshal(body, &r) == nil && r.Error != "" {
+		if json.Unmarshal(reply, &r) == nil && r.Error != "" {
 			return errors.New(r.Error)
 		}
-		return fmt.Errorf("vpgw: %s: %s", resp.Status, body)
+		return fmt.Errorf("vpgw: %s: %s", resp.Status, reply)
 	}
-	if err := json.Unmarshal(body, out); err != nil {
+	if err := json.Unmarshal(reply, out); err != nil {
 		return fmt.Errorf("vpgw: bad reply to %s: %w", path, err)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -43,6 +44,29 @@ func (f *fakeAPI) Reload() (string, error) {
 		return "", errors.New("vpn_connections[0].tunnels[0].psk: bad")
 	}
 	return "restarted tunnel vpn-1/1", nil
+}
+
+func (f *fakeAPI) Rekey(conn string, tunnel int, ikeSA bool) error {
+	if conn != "vpn-1" || tunnel != 2 || !ikeSA {
+		return fmt.Errorf("no tunnel %d in connection %q", tunnel, conn)
+	}
+	return nil
+}
+
+func TestControlSocketRekey(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "vpgw.sock")
+	srv, err := listenControl(sock, &fakeAPI{status: sampleStatus()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c := NewClient(sock)
+	if err := c.Rekey(RekeyRequest{Connection: "vpn-1", Tunnel: 2, IKE: true}); err != nil {
+		t.Errorf("rekey vpn-1/2 --ike: %v", err)
+	}
+	if err := c.Rekey(RekeyRequest{Connection: "vpn-9", Tunnel: 1}); err == nil || !strings.Contains(err.Error(), `no tunnel 1 in connection "vpn-9"`) {
+		t.Errorf("rekey of an unknown tunnel: err = %v", err)
+	}
 }
 
 func TestControlSocketServesStatusAndIsRootOnly(t *testing.T) {

@@ -144,6 +144,22 @@ func (d *Daemon) Reload() (summary string, err error) {
 	return summary, err
 }
 
+// Rekey rekeys one tunnel's newest CHILD_SA (or its IKE SA) now.
+func (d *Daemon) Rekey(connection string, index int, ikeSA bool) error {
+	var err error
+	if !d.do(func() {
+		t := d.byName[tunnelSetup{Conn: connection, Index: index}.name()]
+		if t == nil {
+			err = fmt.Errorf("no tunnel %d in connection %q", index, connection)
+			return
+		}
+		err = t.rekey(ikeSA)
+	}) {
+		return fmt.Errorf("daemon busy")
+	}
+	return err
+}
+
 // desiredRoutes is what the kernel should hold given the tunnels' states.
 func (d *Daemon) desiredRoutes(propagate bool) []routing.Route {
 	var conns []routing.ConnectionRoutes

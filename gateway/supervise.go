@@ -31,6 +31,10 @@ func (d *Daemon) handleEvent(ev ike.Event) {
 		}
 		t.setState(StateDown, e.Reason)
 		d.applyRoutes()
+	case ike.PeerDead:
+		// dpd_timeout_action none: the SAs stay, the operator is told.
+		t.log.Warn("peer dead, keeping its SAs (dpd_timeout_action none)", "reason", e.Reason)
+		t.message = e.Reason + " (dpd_timeout_action none: SAs kept)"
 	case ike.NegotiationFailed:
 		t.log.Warn("negotiation failed", "reason", e.Reason)
 		if t.state == StateDown {

@@ -124,6 +124,13 @@ func (d *Daemon) startTunnel(s tunnelSetup, connIdx int) (_ *tunnel, err error) 
 			ESP:           p2,
 			IKELifetime:   tc.Phase1.Lifetime,
 			ChildLifetime: tc.Phase2.Lifetime,
+			DPDDelay:      dpdDelay,
+			DPDTimeout:    tc.DPDTimeout,
+			DPDAction:     tc.DPDTimeoutAction,
+			LastInbound:   watch.LastInbound,
+			RekeyMargin:   tc.RekeyMargin,
+			RekeyFuzz:     tc.RekeyFuzz,
+			StartupAction: tc.StartupAction,
 		}, send, d.events, ike.SystemClock{}, randReader, t.log.With("component", "ikev2"))
 	}
 	if slices.Contains(tc.IKEVersions, IKEVersion1) {
@@ -138,13 +145,44 @@ func (d *Daemon) startTunnel(s tunnelSetup, connIdx int) (_ *tunnel, err error) 
 			ChildLifetime: tc.Phase2.Lifetime,
 			DPDDelay:      dpdDelay,
 			DPDTimeout:    tc.DPDTimeout,
+			DPDAction:     tc.DPDTimeoutAction,
 			LastInbound:   watch.LastInbound,
+			RekeyMargin:   tc.RekeyMargin,
+			RekeyFuzz:     tc.RekeyFuzz,
+			StartupAction: tc.StartupAction,
 		}, send, d.events, ike.SystemClock{}, randReader, t.log.With("component", "ikev1"))
 	}
-	t.log.Info("tunnel ready: waiting for the customer gateway",
+	if tc.StartupAction == StartupStart {
+		t.message = "initiating to the customer gateway"
+		if err := t.initiate(); err != nil {
+			return nil, err
+		}
+	}
+	t.log.Info("tunnel ready",
+		"startup_action", tc.StartupAction,
 		"outside_ip", tc.OutsideIP, "customer_gateway", s.CGW, "dev", t.dev,
 		"inside", netip.PrefixFrom(tc.VGWInsideAddr(), tc.InsideCIDR.Bits()), "ike_versions", tc.IKEVersions)
 	return t, nil
+}
+
+// initiate brings the tunnel up from our side, with the newest IKE version
+// it accepts (IKEv2 unless the tunnel is IKEv1-only).
+func (t *tunnel) initiate() error {
+	if t.v2 != nil {
+		return t.v2.Initiate()
+	}
+	return t.v1.Initiate()
+}
+
+// rekey rekeys the tunnel's newest CHILD_SA, or its IKE SA, now.
+func (t *tunnel) rekey(ikeSA bool) error {
+	switch {
+	case t.ikeVersion == ike.IKEv1 && t.v1 != nil:
+		return t.v1.Rekey(ikeSA)
+	case t.ikeVersion == ike.IKEv2 && t.v2 != nil:
+		return t.v2.Rekey(ikeSA)
+	}
+	return fmt.Errorf("tunnel %s has no established IKE SA", t.name)
 }
 
 // stop deletes the tunnel's SAs politely, then closes its TUN and sockets.

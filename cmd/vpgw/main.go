@@ -26,7 +26,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), validateCmd(), statusCmd(), routesCmd(), reloadCmd(), versionCmd())
+	root.AddCommand(runCmd(), validateCmd(), statusCmd(), routesCmd(), reloadCmd(), tunnelCmd(), versionCmd())
 	return root
 }
 

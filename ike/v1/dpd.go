@@ -14,9 +14,14 @@ import (
 // number. We answer the peer's R-U-THEREs always; we send our own only if
 // the peer announced DPD and cfg.DPDDelay is set, and only when the tunnel
 // has been idle (no authenticated IKE message and no inbound ESP) for
-// DPDDelay. Unanswered, we repeat every DPDDelay; after DPDTimeout without
-// any sign of life the peer is dead and every SA of the tunnel is cleared
-// (dpd_timeout_action "clear").
+// DPDDelay. Unanswered, we repeat every DPDDelay; DPDTimeout after the last
+// sign of life (AWS counts the idle time before the first R-U-THERE as part
+// of the timeout) the peer is dead and Config.DPDAction applies: "clear"
+// (the default) clears every SA of the tunnel (ChildDown each, IKEDown);
+// "restart" does the same and initiates a new Main Mode at once (and keeps
+// initiating until the tunnel is up again); "none" keeps the SAs, emits
+// ike.PeerDead once and keeps probing every DPDDelay, so a peer that comes
+// back is noticed. When we initiate Main Mode we announce DPD ourselves.
 
 // dpdState is the tunnel's own DPD.
 type dpdState struct {
@@ -25,6 +30,7 @@ type dpdState struct {
 	outstanding int       // R-U-THEREs sent since the last sign of life
 	firstSeq    uint32    // the first of those
 	since       time.Time // when the first of those went out
+	dead        bool      // declared dead with dpd_timeout_action none
 }
 
 // answerDPD answers a peer's R-U-THERE with an ACK carrying its sequence.
@@ -49,7 +55,16 @@ func (r *Responder) dpdAck(sa *isakmpSA, n *isakmp.Notification) bool {
 	}
 	r.log.Debug("R-U-THERE-ACK received", "seq", seq, "sa", sa.String())
 	d.outstanding = 0
+	r.peerAlive()
 	return true
+}
+
+// peerAlive notes a sign of life from a peer declared dead (action none).
+func (r *Responder) peerAlive() {
+	if r.dpd.dead {
+		r.dpd.dead = false
+		r.log.Info(fmt.Sprintf("DPD: peer %v alive again", r.cfg.Peer))
+	}
 }
 
 // startDPD arms the idle check once the tunnel has an ISAKMP SA.
@@ -72,6 +87,7 @@ func (r *Responder) stopDPD() {
 		r.dpd.timer = nil
 	}
 	r.dpd.outstanding = 0
+	r.dpd.dead = false
 }
 
 func (r *Responder) scheduleDPD(d time.Duration) {
@@ -104,16 +120,16 @@ func (r *Responder) checkDPD() {
 	d := &r.dpd
 	if d.outstanding > 0 && last.After(d.since) {
 		d.outstanding = 0 // the peer spoke since we asked
+		r.peerAlive()
 	}
 	if d.outstanding > 0 {
-		waited := now.Sub(d.since)
-		timeout := r.cfg.DPDTimeout
-		if waited >= timeout {
-			r.peerDead(d.outstanding, waited)
+		silent, timeout := now.Sub(last), r.cfg.DPDTimeout
+		if silent >= timeout {
+			r.peerDead(sa, d.outstanding, silent)
 			return
 		}
 		r.sendRUThere(sa)
-		r.scheduleDPD(min(r.cfg.DPDDelay, timeout-waited))
+		r.scheduleDPD(min(r.cfg.DPDDelay, timeout-silent))
 		return
 	}
 	idle := now.Sub(last)
@@ -127,7 +143,7 @@ func (r *Responder) checkDPD() {
 	}
 	d.firstSeq, d.since = d.seq+1, now
 	r.sendRUThere(sa)
-	r.scheduleDPD(min(r.cfg.DPDDelay, max(r.cfg.DPDTimeout, time.Millisecond)))
+	r.scheduleDPD(min(r.cfg.DPDDelay, max(r.cfg.DPDTimeout-idle, time.Millisecond)))
 }
 
 func (r *Responder) sendRUThere(sa *isakmpSA) {
@@ -137,10 +153,28 @@ func (r *Responder) sendRUThere(sa *isakmpSA) {
 	r.sendInfo(sa, isakmp.NewDPD(isakmp.R_U_THERE, sa.ckyI, sa.ckyR, r.dpd.seq))
 }
 
-// peerDead clears the tunnel (dpd_timeout_action "clear").
-func (r *Responder) peerDead(sent int, waited time.Duration) {
+// peerDead applies dpd_timeout_action.
+func (r *Responder) peerDead(sa *isakmpSA, sent int, waited time.Duration) {
 	reason := fmt.Sprintf("DPD timeout after %d retransmits", sent)
-	r.log.Warn(fmt.Sprintf("peer %v dead: no answer to %d R-U-THERE in %v; clearing %d IPsec SAs",
-		r.cfg.Peer, sent, waited.Round(time.Second), len(r.children)))
-	r.clearAll(reason)
+	head := fmt.Sprintf("peer %v dead: no answer to %d R-U-THERE in %v", r.cfg.Peer, sent, waited.Round(time.Second))
+	switch r.cfg.DPDAction {
+	case DPDActionNone:
+		if !r.dpd.dead {
+			r.dpd.dead = true
+			r.log.Warn(fmt.Sprintf("%s; keeping %d IPsec SAs and probing on (dpd_timeout_action none)", head, len(r.children)))
+			r.emit(ike.PeerDead{Tunnel: r.cfg.Tunnel, Reason: reason})
+		}
+		r.sendRUThere(sa)
+		r.scheduleDPD(r.cfg.DPDDelay)
+	case DPDActionRestart:
+		r.log.Warn(fmt.Sprintf("%s; clearing %d IPsec SAs and initiating again (dpd_timeout_action restart)", head, len(r.children)))
+		r.clearAll(reason)
+		r.conn.restartPending = true
+		if err := r.startInitiation(); err != nil {
+			r.log.Error("cannot initiate Main Mode", "err", err)
+		}
+	default:
+		r.log.Warn(fmt.Sprintf("%s; clearing %d IPsec SAs", head, len(r.children)))
+		r.clearAll(reason)
+	}
 }

@@ -27,6 +27,10 @@ const infoSeenMax = 32
 func (r *Responder) handleInformational(sa *isakmpSA, in *packet) {
 	h := in.m.Header
 	if !h.Encrypted() {
+		if sa.initiator && r.conn.mm == sa && (sa.state == p1SentMM3 || sa.state == p1SentMM5) {
+			r.initRefused(sa, in) // the peer refuses our Main Mode: no keys (in common) yet
+			return
+		}
 		// Unauthenticated: worth a log line (a peer's error), never an action.
 		r.counters.Unexpected++
 		for _, n := range isakmp.Notifications(in.m.Payloads) {
@@ -95,6 +99,9 @@ func (r *Responder) handleNotify(sa *isakmpSA, n *isakmp.Notification) bool {
 		r.initialContact(sa)
 	default:
 		if n.NotifyType < 16384 {
+			if r.quickRefused(n) {
+				break
+			}
 			r.log.Warn("peer reported an error", "notify", n.NotifyType.String(), "sa", sa.String())
 		} else {
 			r.log.Debug("peer sent a status notify", "notify", n.NotifyType.String(), "sa", sa.String())

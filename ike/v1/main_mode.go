@@ -160,6 +160,11 @@ func (r *Responder) handleMainMode(sa *isakmpSA, in *packet) {
 	case p1WaitAuth:
 		r.handleMM5(sa, in)
 		return
+	case p1SentMM3:
+		err = r.handleMM4(sa, in)
+	case p1SentMM5:
+		r.handleMM6(sa, in)
+		return
 	default:
 		r.counters.Unexpected++
 		r.log.Debug("Main Mode message out of place", "hdr", in.m.Header.String())
@@ -167,7 +172,7 @@ func (r *Responder) handleMainMode(sa *isakmpSA, in *packet) {
 	}
 	if err != nil {
 		r.counters.Malformed++
-		r.log.Warn("Main Mode: MM3 dropped", "from", in.remote, "err", err, "sa", sa.String())
+		r.log.Warn("Main Mode: message dropped", "from", in.remote, "err", err, "sa", sa.String())
 	}
 }
 
@@ -303,8 +308,9 @@ func (r *Responder) handleMM5(sa *isakmpSA, in *packet) {
 	}
 	sa.lastBlock = lastBlock
 	sa.lastReq, sa.lastResp = m.Raw, pkt
-	r.establish(sa, in)
+	r.establish(sa)
 	r.queue(pkt, in.local, in.remote)
+	r.runPendingRekeys()
 }
 
 // authFailed refuses MM5: the operator learns why, the peer gets a clear
@@ -325,7 +331,9 @@ func (r *Responder) authFailed(sa *isakmpSA, in *packet, detail string) {
 	r.queue(pkt, in.local, in.remote)
 }
 
-func (r *Responder) establish(sa *isakmpSA, in *packet) {
+// establish makes sa the tunnel's newest ISAKMP SA (either role); sa.remote
+// is where the peer's last message came from.
+func (r *Responder) establish(sa *isakmpSA) {
 	mm := sa.mm
 	sa.mm = nil
 	mm.forget()
@@ -334,14 +342,19 @@ func (r *Responder) establish(sa *isakmpSA, in *packet) {
 	sa.established = now
 	r.lastIKE = now
 	r.startISAKMPLifetime(sa)
+	r.armReauth(sa)
 	nat := "no NAT"
 	if sa.natDetected {
 		nat = "NAT-T (" + sa.nat.String() + ")"
 	}
+	if sa.initiator {
+		nat += ", initiated by us"
+	}
 	r.log.Info(fmt.Sprintf("Main Mode: peer %v authenticated with PSK, ISAKMP SA established, %s",
-		in.remote.Addr(), nat), "sa", sa.String(), "id", sa.peerID, "remote", in.remote)
+		sa.remote.Addr(), nat), "sa", sa.String(), "id", sa.peerID, "remote", sa.remote)
 	r.up = true
-	r.emit(ike.IKEUp{Tunnel: r.cfg.Tunnel, Version: ike.IKEv1, Remote: in.remote, NATT: sa.natDetected})
+	r.emit(ike.IKEUp{Tunnel: r.cfg.Tunnel, Version: ike.IKEv1, Remote: sa.remote, NATT: sa.natDetected})
+	r.onIKEUp()
 	r.startDPD()
 }
 

@@ -32,6 +32,7 @@ const (
 	qmWaitHash3 qmState = iota // QM2 sent
 	qmDone                     // IPsec SA installed; kept to recognise duplicates
 	qmFailed                   // refused; kept so retransmits do not repeat the refusal
+	qmWaitQM2                  // ours: QM1 sent (quick_initiator.go)
 )
 
 // quickMode is one Quick Mode exchange.
@@ -50,18 +51,23 @@ type quickMode struct {
 	lifetime          time.Duration
 	localTS, remoteTS tsRange
 	timer             ike.Timer
+
+	// Ours (quick_initiator.go): req is our QM1, resp the peer's QM2 and
+	// qm3 our QM3, resent when QM2 comes again.
+	initiator bool
+	dh        ike.DH
+	out       *outReq  // QM1's retransmits
+	replaces  *childSA // the IPsec SA this Quick Mode rekeys; nil for a first one
 }
 
 func (qm *quickMode) stop() {
-	if qm.timer != nil {
-		qm.timer.Stop()
-		qm.timer = nil
-	}
+	stopTimer(&qm.timer)
+	qm.out.answered()
 }
 
 func (qm *quickMode) forget() {
 	clear(qm.gqmxy)
-	qm.gqmxy, qm.ni, qm.nr = nil, nil, nil
+	qm.gqmxy, qm.ni, qm.nr, qm.dh = nil, nil, nil, nil
 }
 
 func (r *Responder) handleQuickMode(sa *isakmpSA, in *packet) {
@@ -75,6 +81,10 @@ func (r *Responder) handleQuickMode(sa *isakmpSA, in *packet) {
 		return
 	}
 	if qm := sa.quick[h.MessageID]; qm != nil {
+		if qm.initiator {
+			r.handleOurQuick(sa, qm, in)
+			return
+		}
 		switch {
 		case bytes.Equal(in.m.Raw, qm.req):
 			r.counters.Retransmits++
@@ -289,6 +299,13 @@ func (r *Responder) handleQM3(sa *isakmpSA, qm *quickMode, in *packet) {
 	}
 	r.lastIKE = r.clock.Now()
 	inKeys, outKeys, err := ike.DeriveV1ChildKeys(sa.suite.Hash, sa.keys.SKEYIDd, qm.gqmxy, qm.ni, qm.nr, qm.inSPI, qm.outSPI, qm.esp)
+	c := &childSA{
+		inSPI: qm.inSPI, outSPI: qm.outSPI, esp: qm.esp, pfs: qm.pfs,
+		localTS: qm.localTS, remoteTS: qm.remoteTS, local: in.local, remote: in.remote,
+		udpEncap: sa.natDetected || isUDPEncap(qm.encap), lifetime: qm.lifetime,
+		created: r.clock.Now(), owner: sa.cookies(),
+		ni: bytes.Clone(qm.ni), nr: bytes.Clone(qm.nr),
+	}
 	qm.state = qmDone
 	qm.qm3 = in.m.Raw
 	qm.forget()
@@ -296,23 +313,29 @@ func (r *Responder) handleQM3(sa *isakmpSA, qm *quickMode, in *packet) {
 		r.log.Error("Quick Mode: key derivation failed", "err", err, "sa", sa.String())
 		return
 	}
-	c := &childSA{
-		inSPI: qm.inSPI, outSPI: qm.outSPI, esp: qm.esp, pfs: qm.pfs,
-		localTS: qm.localTS, remoteTS: qm.remoteTS, local: in.local, remote: in.remote,
-		udpEncap: sa.natDetected || isUDPEncap(qm.encap), lifetime: qm.lifetime,
-		created: r.clock.Now(), owner: sa.cookies(),
-	}
+	r.addChild(sa, c, inKeys, outKeys, r.peerRekeyTarget(c))
+}
+
+// addChild installs a new IPsec SA (either role) and announces it. replaces
+// is the SA it rekeys, if any: we delete that one ourselves after a grace
+// if the rekey was ours (rekey.go), else the peer does.
+func (r *Responder) addChild(sa *isakmpSA, c *childSA, inKeys, outKeys ike.ChildKeys, replaces *childSA) {
 	verb := "established"
-	for _, old := range r.children {
-		if !old.rekeyed && old.localTS == c.localTS && old.remoteTS == c.remoteTS {
-			old.rekeyed = true
-			verb = fmt.Sprintf("rekeyed (replaces %s)", old)
-		}
+	if old := replaces; old != nil {
+		old.rekeyed = true
+		old.rekeyWanted = false
+		old.successors = append(old.successors, c)
+		stopTimer(&old.rekeyTimer)
+		verb = fmt.Sprintf("rekeyed (replaces %s)", old)
+	}
+	if c.byUs {
+		verb += " (initiated by us)"
 	}
 	r.children[c.inSPI] = c
 	r.startChildLifetime(c)
+	r.armChildRekey(c)
 	r.log.Info(fmt.Sprintf("Quick Mode: IPsec SA %s %s %s %s, TS %s === %s",
-		verb, c, qm.esp, pfsString(qm.pfs), c.remoteTS, c.localTS),
+		verb, c, c.esp, pfsString(c.pfs), c.remoteTS, c.localTS),
 		"sa", sa.String(), "udp_encap", c.udpEncap, "lifetime", c.lifetime)
 	r.emit(ike.ChildUp{Child: ike.ChildSA{
 		Tunnel: r.cfg.Tunnel, IKEVersion: ike.IKEv1,
@@ -322,6 +345,12 @@ func (r *Responder) handleQM3(sa *isakmpSA, qm *quickMode, in *packet) {
 		LocalTS: c.localTS.prefixes(), RemoteTS: c.remoteTS.prefixes(),
 		Lifetime: c.lifetime,
 	}})
+	if old := replaces; old != nil {
+		if c.byUs {
+			r.deleteLater(old, "rekeyed")
+		}
+		r.settleCollision(old)
+	}
 }
 
 // selectESP picks the IPsec proposal. An IKEv1 KE payload does not name

@@ -1,14 +1,16 @@
-// Package v1 is vpgw's IKEv1 responder: RFC 2409 Main Mode and Quick Mode
+// Package v1 is vpgw's IKEv1 endpoint: RFC 2409 Main Mode and Quick Mode
 // with a pre-shared key, NAT traversal (RFC 3947) and dead peer detection
-// (RFC 3706), as the AWS VGW side of a Site-to-Site VPN tunnel where the
-// customer gateway initiates.
+// (RFC 3706), as the AWS VGW side of a Site-to-Site VPN tunnel. The customer
+// gateway usually initiates; vpgw can initiate too (startup_action "start",
+// dpd_timeout_action "restart": initiator.go, quick_initiator.go), and it
+// rekeys and re-authenticates on its own timers (rekey.go).
 //
 // One Responder serves one tunnel. Packets arrive through HandlePacket from
 // the socket readers; each exchange has its own file (main_mode.go,
-// quick_mode.go, informational.go, dpd.go) with message-driven steps that
-// take a decoded request and produce the reply. This file and sa.go deal
-// with bytes on the wire: cookies, the retransmit caches, CBC chains and
-// sending. A single mutex guards all state; replies and events produced
+// quick_mode.go, informational.go, dpd.go, and the initiator's files) with
+// message-driven steps that take a decoded message and produce the next.
+// This file, sa.go and request.go deal with bytes on the wire: cookies, the
+// retransmit caches and our retransmits, CBC chains and sending. A single mutex guards all state; replies and events produced
 // under it are queued and handed out after it is released, so a slow events
 // reader never blocks the state machine's other callers.
 //
@@ -55,7 +57,32 @@ type Config struct {
 	// LastInbound, optional, returns when the gateway last received ESP on
 	// this tunnel: inbound traffic proves the peer alive, so DPD stays quiet.
 	LastInbound func() time.Time
+	// DPDAction is what a dead peer leads to (dpd.go): "clear" (or "")
+	// deletes the tunnel's SAs, "restart" deletes them and initiates a new
+	// Main Mode, "none" keeps them, emits ike.PeerDead and keeps probing.
+	DPDAction string
+
+	// Our own rekeys (rekey.go): each IPsec SA gets a new Quick Mode, and
+	// each ISAKMP SA a new Main Mode (re-authentication), at its lifetime
+	// minus RekeyMargin minus a random part of up to RekeyFuzz percent of
+	// RekeyMargin. RekeyMargin 0: we never rekey, the peer is expected to.
+	RekeyMargin time.Duration
+	RekeyFuzz   int
+
+	// StartupAction "start": after Initiate, keep the tunnel up, initiating
+	// again whenever everything of it went away. "add" or "": the customer
+	// gateway initiates (we still do with Initiate or DPDAction "restart").
+	StartupAction string
 }
+
+// Values of Config.DPDAction and Config.StartupAction.
+const (
+	DPDActionClear   = "clear"
+	DPDActionRestart = "restart"
+	DPDActionNone    = "none"
+	StartupAdd       = "add"
+	StartupStart     = "start"
+)
 
 // SendFunc sends one IKE message from local to remote. The sender adds the
 // non-ESP marker when the local port is 4500.
@@ -117,6 +144,7 @@ type Responder struct {
 	up       bool                 // IKEUp emitted and not yet IKEDown
 	lastIKE  time.Time            // last authenticated message from the peer
 	dpd      dpdState
+	conn     connecting // our own Main Mode (initiator.go)
 	counters Counters
 	closed   bool
 	outbox   []output // filled under mu, handed to outQ by unlockAndFlush
@@ -207,6 +235,9 @@ func (r *Responder) handle(pkt []byte, local, remote netip.AddrPort) {
 	}
 	sa := r.sas[cookiePair{h.ICookie, h.RCookie}]
 	if sa == nil {
+		if r.handleInitResponse(in) {
+			return // the answer to our MM1 (initiator.go)
+		}
 		r.counters.UnknownSPI++
 		r.log.Debug("dropped ISAKMP packet for unknown SA", "hdr", h.String())
 		return
@@ -341,6 +372,7 @@ func (r *Responder) Close() {
 		sa.forget()
 	}
 	r.stopDPD()
+	r.stopConnecting()
 	r.sas = map[cookiePair]*isakmpSA{}
 	r.byInit = map[uint64]*isakmpSA{}
 	r.children = map[uint32]*childSA{}

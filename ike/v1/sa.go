@@ -25,10 +25,16 @@ const (
 	p1WaitAuth                   // MM4 sent, waiting for MM5
 	p1Established                // authenticated
 	p1Failed                     // refused; kept briefly to answer retransmits
+
+	// Main Modes we initiate (initiator.go).
+	p1SentMM1 // waiting for MM2 (not yet in Responder.sas: no CKY-R)
+	p1SentMM3 // waiting for MM4
+	p1SentMM5 // waiting for MM6
 )
 
 type isakmpSA struct {
 	ckyI, ckyR uint64
+	initiator  bool // we sent MM1
 	state      p1State
 	suite      ike.V1Suite
 	keys       *ike.V1Keys
@@ -46,7 +52,8 @@ type isakmpSA struct {
 	// Mode and informational exchange derives its first IV from it.
 	lastBlock []byte
 
-	// The last phase-1 request and our answer, for retransmits.
+	// The last phase-1 message from the peer and our answer to it, for
+	// retransmits (as initiator: MM2 and MM3, MM4 and MM5, MM6 and nothing).
 	lastReq, lastResp []byte
 
 	quick    map[uint32]*quickMode // by message ID
@@ -55,6 +62,8 @@ type isakmpSA struct {
 	peerID      string
 	established time.Time
 	timer       ike.Timer // half-open timeout or lifetime expiry
+	rekeyTimer  ike.Timer // our re-authentication (rekey.go)
+	replacedBy  *isakmpSA // our re-authentication of it is done or running
 }
 
 func (sa *isakmpSA) String() string { return fmt.Sprintf("%016x_i %016x_r", sa.ckyI, sa.ckyR) }
@@ -62,10 +71,8 @@ func (sa *isakmpSA) String() string { return fmt.Sprintf("%016x_i %016x_r", sa.c
 func (sa *isakmpSA) cookies() cookiePair { return cookiePair{sa.ckyI, sa.ckyR} }
 
 func (sa *isakmpSA) stopTimers() {
-	if sa.timer != nil {
-		sa.timer.Stop()
-		sa.timer = nil
-	}
+	stopTimer(&sa.timer)
+	stopTimer(&sa.rekeyTimer)
 	for _, qm := range sa.quick {
 		qm.stop()
 	}
@@ -98,16 +105,32 @@ type childSA struct {
 	lifetime          time.Duration
 	created           time.Time
 	owner             cookiePair // the ISAKMP SA that negotiated it
-	timer             ike.Timer
-	rekeyed           bool // a newer SA with the same selectors exists
+	timer             ike.Timer  // lifetime expiry
+	rekeyed           bool       // a newer SA with the same selectors exists
+
+	// Rekeying (rekey.go).
+	byUs        bool       // we initiated the Quick Mode that made it
+	ni, nr      []byte     // that Quick Mode's nonces: the collision rule compares them
+	rekeyTimer  ike.Timer  // our rekey
+	deleteTimer ike.Timer  // our DELETE of it, after a rekey or a collision
+	ourRekey    *quickMode // our Quick Mode replacing it, in flight
+	rekeyWanted bool       // rekey as soon as an ISAKMP SA is established
+	successors  []*childSA // the SAs that replaced it (two after a collision)
+	redundant   bool       // lost a rekey collision; being deleted
 }
 
 func (c *childSA) String() string { return fmt.Sprintf("in=0x%08x out=0x%08x", c.inSPI, c.outSPI) }
 
 func (c *childSA) stopTimer() {
-	if c.timer != nil {
-		c.timer.Stop()
-		c.timer = nil
+	stopTimer(&c.timer)
+	stopTimer(&c.rekeyTimer)
+	stopTimer(&c.deleteTimer)
+}
+
+func stopTimer(t *ike.Timer) {
+	if *t != nil {
+		(*t).Stop()
+		*t = nil
 	}
 }
 
@@ -238,6 +261,10 @@ func (r *Responder) answerRetransmit(req, lastReq, lastResp []byte, in *packet) 
 // nothing is left of the tunnel, IKEDown follows.
 func (r *Responder) removeSA(sa *isakmpSA, reason string) {
 	sa.stopTimers()
+	if r.conn.mm == sa {
+		r.conn.req.answered()
+		r.conn.mm, r.conn.req, r.conn.replaces = nil, nil, nil
+	}
 	delete(r.sas, sa.cookies())
 	if r.byInit[sa.ckyI] == sa {
 		delete(r.byInit, sa.ckyI)
@@ -268,6 +295,7 @@ func (r *Responder) maybeDown(reason string) {
 	r.up = false
 	r.stopDPD()
 	r.emit(ike.IKEDown{Tunnel: r.cfg.Tunnel, Reason: reason})
+	r.tunnelDown()
 }
 
 // clearAll removes every SA of the tunnel (dead peer): IPsec SAs first, as
@@ -279,10 +307,14 @@ func (r *Responder) clearAll(reason string) {
 	for _, sa := range r.sas {
 		r.removeSA(sa, "")
 	}
+	if r.conn.mm != nil {
+		r.abandonMainMode()
+	}
 	if r.up {
 		r.up = false
 		r.stopDPD()
 		r.emit(ike.IKEDown{Tunnel: r.cfg.Tunnel, Reason: reason})
+		r.tunnelDown()
 	}
 }
 
