@@ -23,7 +23,8 @@ import (
 //
 // IDci is our (VPC) side, IDcr the customer's: the first allowed prefix of
 // each, or the selectors of the SA being rekeyed. PFS uses the first DH
-// group of the phase-2 policy. With a NAT in the way the encapsulation mode
+// group of the phase-2 policy (a rekey keeps the group of the SA it
+// replaces). With a NAT in the way the encapsulation mode
 // is UDP-Encapsulated-Tunnel (RFC 3947, or the drafts' value if the peer
 // only spoke a draft). The IPsec SA is installed when QM3 leaves; QM3 stays
 // cached for a retransmitted QM2.
@@ -78,7 +79,12 @@ func (r *Responder) startQuickMode(sa *isakmpSA, old *childSA) error {
 			encap = isakmp.EncapUDPTunnelDraft
 		}
 	}
+	// A rekey keeps the PFS choice the peer accepted for the SA it
+	// replaces: an IKEv1 KE payload cannot be offered as optional.
 	pfs := r.pfsGroup()
+	if old != nil {
+		pfs = old.pfs
+	}
 	ts := ike.V1ESPTransforms(r.cfg.ESP, pfs, encap, r.cfg.ChildLifetime)
 	if len(ts) == 0 {
 		return fmt.Errorf("ikev1: cannot start Quick Mode: phase 2 policy (%s) has no usable transform", r.cfg.ESP)
