@@ -74,6 +74,23 @@ func TestStartupReloadAndMSS(t *testing.T) {
 		if err := l.Ping(lab.RoleVPC, lab.OnpremIP, 3); err != nil {
 			t.Errorf("after reload: %v", err)
 		}
+
+		// A changed option of tunnel 1 restarts tunnel 1 only.
+		b, _ = os.ReadFile(cfgPath)
+		changed = strings.Replace(string(b), "psk: "+labPSK+"\n", "psk: "+labPSK+"\n        dpd_timeout: 45s\n", 1)
+		if err := os.WriteFile(cfgPath, []byte(changed), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err = exec.Command(v.bin, "reload", "--socket", v.socket).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "restarted tunnel vpn-1/1") || strings.Contains(string(out), "vpn-1/2") {
+			t.Errorf("vpgw reload after changing tunnel 1: %v\n%s", err, out)
+		}
+		if st := v.tunnel(t, 2); st.Status != gateway.StateUp || !st.LastStatusChange.Equal(before.LastStatusChange) {
+			t.Errorf("tunnel 2 was touched by a change of tunnel 1: %+v", st)
+		}
+		if err := l.Ping(lab.RoleVPC, lab.OnpremIP, 3); err != nil {
+			t.Errorf("after the second reload: %v", err)
+		}
 	})
 
 	t.Run("tcp-with-1500-mtu", func(t *testing.T) {
