@@ -359,7 +359,7 @@ func (l *Lab) writeCharonFiles(c CharonConfig, ch *Charon, runDir string) error 
 		data[k] = v
 	}
 	funcs := template.FuncMap{
-		"dur": swanDur,
+		"dur":   swanDur,
 		"join":  func(s []string) string { return strings.Join(s, ", ") },
 		"quote": func(s string) string { return `"` + s + `"` },
 	}
