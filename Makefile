@@ -5,7 +5,7 @@
 export PATH := /usr/local/go/bin:$(PATH)
 export GOFLAGS := -mod=readonly
 GO       ?= go
-FUZZTIME ?= 5s
+FUZZTIME ?= 50000x
 BIN      := bin/vpgw
 # Root-only suites that build netns labs run one package at a time.
 LABPKGS  := ./lab/... ./e2e/...
