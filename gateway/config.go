@@ -33,6 +33,9 @@ type GatewayConfig struct {
 	StateDir         string         `yaml:"state_dir"`
 	ControlSocket    string         `yaml:"control_socket"`
 	MetricsListen    string         `yaml:"metrics_listen"` // empty: no metrics listener
+	// BGPGRPCListen serves GoBGP's gRPC API (for the gobgp CLI) on a
+	// loopback address or unix socket; empty (the default): off.
+	BGPGRPCListen string `yaml:"bgp_grpc_listen"`
 }
 
 // CustomerGateway is the customer's device as AWS models it.

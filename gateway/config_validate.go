@@ -165,6 +165,28 @@ func (v *cfgValidator) gateway(g *GatewayConfig) {
 			}
 		}
 	}
+	if g.BGPGRPCListen != "" {
+		v.grpcListen("gateway.bgp_grpc_listen", g.BGPGRPCListen)
+	}
+}
+
+// grpcListen accepts only places other hosts cannot reach: a loopback
+// host:port or an absolute unix:// socket path.
+func (v *cfgValidator) grpcListen(path, s string) {
+	if sock, ok := strings.CutPrefix(s, "unix://"); ok {
+		if !filepath.IsAbs(sock) {
+			v.fail(path, fmt.Sprintf("%q: the unix socket path must be absolute", s))
+		}
+		return
+	}
+	host, port, err := net.SplitHostPort(s)
+	if n, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil || n == 0 {
+		v.fail(path, fmt.Sprintf("%q must be a loopback host:port or unix:///path", s))
+		return
+	}
+	if a, aerr := netip.ParseAddr(host); host != "localhost" && (aerr != nil || !a.IsLoopback()) {
+		v.fail(path, fmt.Sprintf("host %q must be a loopback address: the gRPC API has no authentication", host))
+	}
 }
 
 // prefixes checks a list of IPv4 networks (VPC CIDRs, static routes).
@@ -211,9 +233,6 @@ func (v *cfgValidator) connection(c *Config, p string, cn *VPNConnection, cgws m
 			case g.BGPASN == c.Gateway.ASN:
 				v.fail(gp, fmt.Sprintf("must differ from gateway.asn %d for eBGP (used by %s)", c.Gateway.ASN, p))
 			}
-		}
-		if len(cn.StaticRoutes) > 0 {
-			v.fail(p+".static_routes", "only allowed with routing: static")
 		}
 	default:
 		v.fail(p+".routing", fmt.Sprintf("must be static or dynamic, got %q", cn.Routing))

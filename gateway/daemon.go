@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/vpgw/vpgw/bgp"
 	"github.com/vpgw/vpgw/ike"
 	"github.com/vpgw/vpgw/routing"
 )
@@ -36,6 +37,9 @@ type Daemon struct {
 	byName  map[string]*tunnel
 	routes  *routing.Applier
 	control *controlServer
+
+	bgp       *bgp.Server // nil until a dynamic connection needs it
+	bgpEvents <-chan bgp.Event
 }
 
 // Run starts the gateway and serves until ctx is done, then removes every
@@ -88,6 +92,8 @@ func (d *Daemon) loop(ctx context.Context, reload <-chan struct{}) {
 			return
 		case ev := <-d.events:
 			d.handleEvent(ev)
+		case ev := <-d.bgpEvents:
+			d.handleBGPEvent(ev)
 		case <-reload:
 			if summary, err := d.reload(); err != nil {
 				d.log.Error("reload failed; the running configuration is unchanged", "err", err)
@@ -160,21 +166,51 @@ func (d *Daemon) Rekey(connection string, index int, ikeSA bool) error {
 	return err
 }
 
-// desiredRoutes is what the kernel should hold given the tunnels' states.
+// connTunnels returns connection ci's tunnels by number (nil if missing).
+func (d *Daemon) connTunnels(ci int) [2]*tunnel {
+	var ts [2]*tunnel
+	for _, t := range d.tunnels {
+		if t.connIdx == ci && t.setup.Index >= 1 && t.setup.Index <= 2 {
+			ts[t.setup.Index-1] = t
+		}
+	}
+	return ts
+}
+
+// desiredRoutes is what the kernel should hold given the tunnels' states:
+// each connection's static routes through its preferred UP tunnel, and the
+// BGP routes of its UP tunnels, chosen by AWS's priority (routing.Select).
 func (d *Daemon) desiredRoutes(propagate bool) []routing.Route {
-	var conns []routing.ConnectionRoutes
+	if !propagate {
+		return nil
+	}
+	var cands []routing.Candidate
 	for ci, c := range d.cfg.VPNConnections {
-		cr := routing.ConnectionRoutes{Name: c.Name, Prefixes: c.StaticRoutes}
-		for _, t := range d.tunnels {
-			if t.connIdx == ci && t.setup.Index >= 1 && t.setup.Index <= 2 {
-				cr.Tunnels[t.setup.Index-1] = routing.TunnelState{
-					Connection: c.Name, Index: t.setup.Index, Dev: t.dev, Up: t.state == StateUp,
-				}
+		ts := d.connTunnels(ci)
+		var states [2]routing.TunnelState
+		for i, t := range ts {
+			if t != nil {
+				states[i] = routing.TunnelState{Connection: c.Name, Index: i + 1, Dev: t.dev, Up: t.state == StateUp}
 			}
 		}
-		conns = append(conns, cr)
+		pref, ok := routing.Choose(states)
+		if !ok {
+			continue
+		}
+		for _, p := range c.StaticRoutes {
+			cands = append(cands, routing.Candidate{Prefix: p, Tunnel: pref, Dev: ts[pref-1].dev, Static: true})
+		}
+		for i, t := range ts {
+			if t == nil || t.bgp == nil || t.state != StateUp {
+				continue
+			}
+			for _, r := range t.bgp.routes {
+				cands = append(cands, routing.Candidate{Prefix: r.Prefix, Tunnel: i + 1, Dev: t.dev,
+					ASPathLen: r.ASPathLen, MED: r.MED, Preferred: i+1 == pref})
+			}
+		}
 	}
-	return routing.Desired(conns, d.cfg.Gateway.RouteTable, propagate)
+	return routing.Select(cands, d.cfg.Gateway.RouteTable)
 }
 
 // applyRoutes makes the kernel table match the tunnels' states.
@@ -190,6 +226,9 @@ func (d *Daemon) shutdown() {
 	}
 	for _, t := range d.tunnels {
 		t.stop()
+	}
+	if d.bgp != nil {
+		d.bgp.Close()
 	}
 	if err := d.routes.Flush(); err != nil {
 		d.log.Error("removing routes at shutdown", "err", err)

@@ -14,10 +14,14 @@ func (c *Config) tunnelSetups() []tunnelSetup {
 	for _, vc := range c.VPNConnections {
 		cgw, _ := c.CustomerGatewayByName(vc.CustomerGateway)
 		for ti, tc := range vc.Tunnels {
-			out = append(out, tunnelSetup{
+			s := tunnelSetup{
 				Conn: vc.Name, Index: ti + 1, Tunnel: tc, CGW: cgw.IP,
 				VPCCIDRs: slices.Clone(c.Gateway.VPCCIDRs),
-			})
+			}
+			if vc.Routing == RoutingDynamic {
+				s.PeerASN = cgw.BGPASN
+			}
+			out = append(out, s)
 		}
 	}
 	return out
@@ -71,7 +75,7 @@ func (d *Daemon) reload() (string, error) {
 			continue
 		}
 		if ok {
-			t.stop()
+			d.stopTunnel(t)
 			delete(old, s.name())
 			changes = append(changes, "restarted tunnel "+s.name())
 		} else {
@@ -80,7 +84,7 @@ func (d *Daemon) reload() (string, error) {
 		started = append(started, s)
 	}
 	for name, t := range old {
-		t.stop()
+		d.stopTunnel(t)
 		changes = append(changes, "removed tunnel "+name)
 	}
 	d.tunnels, d.byName, d.cfg = nil, map[string]*tunnel{}, cfg

@@ -29,8 +29,7 @@ func (d *Daemon) handleEvent(ev ike.Event) {
 		for in, c := range t.children {
 			d.childDown(t, in, c.OutSPI, e.Reason)
 		}
-		t.setState(StateDown, e.Reason)
-		d.applyRoutes()
+		d.refresh(t, e.Reason)
 	case ike.PeerDead:
 		// dpd_timeout_action none: the SAs stay, the operator is told.
 		t.log.Warn("peer dead, keeping its SAs (dpd_timeout_action none)", "reason", e.Reason)
@@ -60,8 +59,7 @@ func (d *Daemon) childUp(t *tunnel, c ike.ChildSA) {
 	t.log.Info("CHILD_SA installed", "in_spi", fmt.Sprintf("0x%08x", c.InSPI),
 		"out_spi", fmt.Sprintf("0x%08x", c.OutSPI), "esp", c.ESP.String(), "remote", c.Remote,
 		"udp_encap", c.UDPEncap, "local_ts", c.LocalTS, "remote_ts", c.RemoteTS)
-	t.setState(StateUp, "")
-	d.applyRoutes()
+	d.refresh(t, "")
 }
 
 func (d *Daemon) childDown(t *tunnel, in, out uint32, reason string) {
@@ -71,10 +69,26 @@ func (d *Daemon) childDown(t *tunnel, in, out uint32, reason string) {
 	t.dp.Remove(in, out)
 	delete(t.children, in)
 	t.log.Info("CHILD_SA removed", "in_spi", fmt.Sprintf("0x%08x", in), "reason", reason)
-	if len(t.children) == 0 {
+	d.refresh(t, reason)
+}
+
+// refresh recomputes a tunnel's state after any change, as AWS defines it:
+// UP when a CHILD_SA is installed and, for dynamic routing, its BGP session
+// is Established too. It keeps the BGP neighbor and the MEDs in step and
+// reprograms the routes. reason explains a DOWN caused by IKE.
+func (d *Daemon) refresh(t *tunnel, reason string) {
+	d.syncNeighbor(t)
+	ipsec := len(t.children) > 0
+	switch {
+	case ipsec && (t.bgp == nil || t.bgp.established):
+		t.setState(StateUp, "")
+	case ipsec:
+		t.setState(StateDown, t.bgp.message())
+	case reason != "" || t.state == StateUp:
 		t.setState(StateDown, reason)
-		d.applyRoutes()
 	}
+	d.syncMEDs()
+	d.applyRoutes()
 }
 
 func (t *tunnel) setState(state, message string) {
@@ -105,7 +119,10 @@ func (t *tunnel) status(c *VPNConnection) TunnelStatus {
 	if len(t.children) > 0 {
 		st.Phase2State = "INSTALLED"
 	}
-	if t.state == StateUp && c.Routing != RoutingDynamic {
+	switch {
+	case t.bgp != nil:
+		st.AcceptedRouteCount = len(t.bgp.routes)
+	case t.state == StateUp:
 		st.AcceptedRouteCount = len(c.StaticRoutes)
 	}
 	if t.dp != nil {

@@ -36,6 +36,7 @@ type tunnelSetup struct {
 	Tunnel   Tunnel
 	CGW      netip.Addr
 	VPCCIDRs []netip.Prefix
+	PeerASN  uint32 // the customer's BGP ASN when the connection is dynamic; 0: static
 }
 
 func (s tunnelSetup) name() string { return fmt.Sprintf("%s/%d", s.Conn, s.Index) }
@@ -65,6 +66,7 @@ type tunnel struct {
 	natt       bool
 	ikeUp      bool                   // an IKE (ISAKMP) SA is established
 	children   map[uint32]ike.ChildSA // by inbound SPI
+	bgp        *bgpState              // nil for static routing
 }
 
 // startTunnel opens the tunnel's sockets and TUN and starts its IKE
@@ -85,7 +87,7 @@ func (d *Daemon) startTunnel(s tunnelSetup, connIdx int) (_ *tunnel, err error) 
 	t.log = d.log.With("tunnel", t.name)
 	defer func() {
 		if err != nil {
-			t.stop()
+			d.stopTunnel(t)
 		}
 	}()
 
@@ -152,6 +154,11 @@ func (d *Daemon) startTunnel(s tunnelSetup, connIdx int) (_ *tunnel, err error) 
 			StartupAction: tc.StartupAction,
 		}, send, d.events, ike.SystemClock{}, randReader, t.log.With("component", "ikev1"))
 	}
+	if s.PeerASN != 0 {
+		if err := d.addNeighbor(t); err != nil {
+			return nil, err
+		}
+	}
 	if tc.StartupAction == StartupStart {
 		t.message = "initiating to the customer gateway"
 		if err := t.initiate(); err != nil {
@@ -183,6 +190,17 @@ func (t *tunnel) rekey(ikeSA bool) error {
 		return t.v2.Rekey(ikeSA)
 	}
 	return fmt.Errorf("tunnel %s has no established IKE SA", t.name)
+}
+
+// stopTunnel stops a tunnel and forgets its BGP neighbor.
+func (d *Daemon) stopTunnel(t *tunnel) {
+	if t.bgp != nil && d.bgp != nil {
+		if err := d.bgp.RemoveNeighbor(t.name); err != nil {
+			t.log.Warn("removing BGP neighbor", "err", err)
+		}
+		t.bgp = nil
+	}
+	t.stop()
 }
 
 // stop deletes the tunnel's SAs politely, then closes its TUN and sockets.
