@@ -37,6 +37,7 @@ type Daemon struct {
 	byName  map[string]*tunnel
 	routes  *routing.Applier
 	control *controlServer
+	metrics *metricsServer
 
 	bgp       *bgp.Server // nil until a dynamic connection needs it
 	bgpEvents <-chan bgp.Event
@@ -74,6 +75,11 @@ func Run(ctx context.Context, o RunOptions) error {
 		return err
 	}
 	d.control = ctl
+	if cfg.Gateway.MetricsListen != "" {
+		if d.metrics, err = listenMetrics(cfg.Gateway.MetricsListen, d, log); err != nil {
+			return fmt.Errorf("gateway.metrics_listen: %w", err)
+		}
+	}
 	log.Info("vpgw running", "gateway", cfg.Gateway.Name, "tunnels", len(d.tunnels),
 		"control_socket", cfg.Gateway.ControlSocket)
 	d.loop(ctx, o.Reload)
@@ -223,6 +229,9 @@ func (d *Daemon) applyRoutes() {
 func (d *Daemon) shutdown() {
 	if d.control != nil {
 		d.control.Close()
+	}
+	if d.metrics != nil {
+		d.metrics.Close()
 	}
 	for _, t := range d.tunnels {
 		t.stop()

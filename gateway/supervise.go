@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/vpgw/vpgw/esp"
@@ -25,12 +26,16 @@ func (d *Daemon) handleEvent(ev ike.Event) {
 	case ike.ChildDown:
 		d.childDown(t, e.InSPI, e.OutSPI, e.Reason)
 	case ike.IKEDown:
+		if strings.HasPrefix(e.Reason, "DPD timeout") {
+			t.counters.dpdTimeouts++
+		}
 		t.ikeUp = false
 		for in, c := range t.children {
 			d.childDown(t, in, c.OutSPI, e.Reason)
 		}
 		d.refresh(t, e.Reason)
 	case ike.PeerDead:
+		t.counters.dpdTimeouts++
 		// dpd_timeout_action none: the SAs stay, the operator is told.
 		t.log.Warn("peer dead, keeping its SAs (dpd_timeout_action none)", "reason", e.Reason)
 		t.message = e.Reason + " (dpd_timeout_action none: SAs kept)"
@@ -50,6 +55,9 @@ func (d *Daemon) childUp(t *tunnel, c ike.ChildSA) {
 	if err := t.dp.Install(in, out, c.Remote, c.UDPEncap); err != nil {
 		t.log.Error("installing CHILD_SA failed", "err", err)
 		return
+	}
+	if len(t.children) > 0 {
+		t.counters.rekeys++
 	}
 	t.children[c.InSPI] = c
 	t.natt = c.UDPEncap

@@ -67,6 +67,7 @@ type tunnel struct {
 	ikeUp      bool                   // an IKE (ISAKMP) SA is established
 	children   map[uint32]ike.ChildSA // by inbound SPI
 	bgp        *bgpState              // nil for static routing
+	counters   tunnelCounters
 }
 
 // startTunnel opens the tunnel's sockets and TUN and starts its IKE
