@@ -100,7 +100,7 @@ func labConfig(dir, cgwIP string, t1, t2 tunnelOpts) string {
   route_table: 254
   state_dir: %[1]s/state
   control_socket: %[1]s/vpgw.sock
-  metrics_listen: ""
+  metrics_listen: 127.0.0.1:9478
 customer_gateways:
   - name: cgw-1
     ip: %[2]s
@@ -195,6 +195,29 @@ func (v *vpgwInstance) waitTunnel(t *testing.T, idx int, timeout time.Duration, 
 	}
 	t.Fatalf("tunnel %d: not %s within %v; last status %+v\nvpgw log:\n%s", idx, what, timeout, last, v.proc.Tail(6000))
 	return last
+}
+
+// metrics scrapes vpgw's Prometheus endpoint inside the vgw namespace and
+// returns sample lines by series ("name{labels}" → value).
+func (v *vpgwInstance) metrics(t *testing.T) map[string]float64 {
+	t.Helper()
+	out, err := v.l.Exec(lab.RoleVGW, "python3", "-c",
+		"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9478/metrics', timeout=5).read().decode())")
+	if err != nil {
+		t.Fatalf("scraping /metrics: %v\n%s", err, out)
+	}
+	m := map[string]float64{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		var f float64
+		if _, err := fmt.Sscan(line[i+1:], &f); err == nil {
+			m[line[:i]] = f
+		}
+	}
+	return m
 }
 
 func (v *vpgwInstance) routes() string {

@@ -69,6 +69,18 @@ func TestIKEv2AgainstStrongSwan(t *testing.T) {
 			if st := v.tunnel(t, 1); st.BytesIn == 0 || st.BytesOut == 0 {
 				t.Errorf("after pings: bytes_in=%d bytes_out=%d, want both > 0", st.BytesIn, st.BytesOut)
 			}
+			m := v.metrics(t)
+			t1 := `{connection="vpn-1",outside_ip="203.0.113.2",tunnel="1"}`
+			t2 := `{connection="vpn-1",outside_ip="203.0.113.3",tunnel="2"}`
+			if m["vpgw_tunnel_state"+t1] != 1 || m["vpgw_tunnel_state"+t2] != 0 {
+				t.Errorf("/metrics tunnel state: t1=%v t2=%v, want 1 and 0 (a DOWN tunnel still exports 0)",
+					m["vpgw_tunnel_state"+t1], m["vpgw_tunnel_state"+t2])
+			}
+			in := m[`vpgw_tunnel_bytes_total{connection="vpn-1",direction="in",outside_ip="203.0.113.2",tunnel="1"}`]
+			out := m[`vpgw_tunnel_bytes_total{connection="vpn-1",direction="out",outside_ip="203.0.113.2",tunnel="1"}`]
+			if in < 840 || out < 840 || m["vpgw_tunnel_child_sas"+t1] != 1 {
+				t.Errorf("/metrics after 10+ pings each way: bytes in %v out %v child SAs %v", in, out, m["vpgw_tunnel_child_sas"+t1])
+			}
 
 			// The customer closes the tunnel: vpgw must take it DOWN and
 			// withdraw the route.
