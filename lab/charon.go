@@ -79,6 +79,14 @@ type CharonConn struct {
 	LocalTS, RemoteTS []string
 	// DPDDelay overrides CharonConfig.DPDDelay for this connection.
 	DPDDelay time.Duration
+	// InsideLocal and InsideRemote are the tunnel's inside (BGP peering)
+	// addresses, e.g. 169.254.10.2 and 169.254.10.1 on the customer gateway
+	// for AWS's tunnel 1 inside CIDR 169.254.10.0/30. Set both or neither.
+	// They add InsideLocal/32 to LocalTS and InsideRemote/32 to RemoteTS,
+	// put InsideLocal/32 on the namespace's lo before charon starts
+	// (kernel-libipsec wants a local address inside every local selector)
+	// and route InsideRemote/32 into ipsec0 with source InsideLocal.
+	InsideLocal, InsideRemote string
 }
 
 // Charon is a running charon instance.
@@ -147,6 +155,17 @@ func (l *Lab) StartCharon(c CharonConfig) (*Charon, error) {
 		return nil, err
 	}
 
+	// kernel-libipsec wants a local address inside every local selector: the
+	// inside addresses live on lo (a /32 adds no route that could compete
+	// with the one into ipsec0).
+	for _, cn := range c.Connections {
+		if cn.InsideLocal != "" {
+			if _, err := l.run("ip", "-n", ch.NS, "addr", "replace", cn.InsideLocal+"/32", "dev", "lo"); err != nil {
+				return nil, err
+			}
+		}
+	}
+
 	env := []string{"STRONGSWAN_CONF=" + ch.conf}
 	p, err := l.Start(c.NS, "charon-"+c.Name, env, "unshare", "--mount", "--propagation", "private",
 		"sh", "-c", `mount --bind "$1" /run && exec /usr/lib/ipsec/charon`, "sh", runDir)
@@ -184,6 +203,8 @@ func (l *Lab) charonDefaults(c *CharonConfig) error {
 	if c.NS == "" {
 		c.NS = RoleCGW
 	}
+	// Defaults are filled into a copy: the caller's Connections stay as given.
+	c.Connections = append([]CharonConn(nil), c.Connections...)
 	role := ""
 	for _, r := range Roles {
 		if l.NS(r) == l.NS(c.NS) {
@@ -254,6 +275,9 @@ func (l *Lab) charonDefaults(c *CharonConfig) error {
 		setDefault(&cn.PSK, c.PSK)
 		setDefaults(&cn.LocalTS, c.LocalTS...)
 		setDefaults(&cn.RemoteTS, c.RemoteTS...)
+		if err := addInsideSelectors(cn); err != nil {
+			return err
+		}
 		if !connNameRE.MatchString(cn.Name) || seen[cn.Name] {
 			return fmt.Errorf("lab: connection name %q: want unique [A-Za-z0-9_-]", cn.Name)
 		}
@@ -292,6 +316,37 @@ func (l *Lab) charonDefaults(c *CharonConfig) error {
 		}
 	}
 	return nil
+}
+
+// addInsideSelectors checks a connection's inside addresses and adds their
+// /32 selectors (to fresh slices: the TS slices may be shared).
+func addInsideSelectors(cn *CharonConn) error {
+	if cn.InsideLocal == "" && cn.InsideRemote == "" {
+		return nil
+	}
+	if cn.InsideLocal == "" || cn.InsideRemote == "" {
+		return fmt.Errorf("lab: connection %s: set both InsideLocal and InsideRemote, or neither", cn.Name)
+	}
+	for _, a := range []string{cn.InsideLocal, cn.InsideRemote} {
+		if ip, err := netip.ParseAddr(a); err != nil || !ip.Is4() {
+			return fmt.Errorf("lab: connection %s: inside address %q: want an IPv4 address (no prefix length)", cn.Name, a)
+		}
+	}
+	cn.LocalTS = appendHostTS(cn.LocalTS, cn.InsideLocal)
+	cn.RemoteTS = appendHostTS(cn.RemoteTS, cn.InsideRemote)
+	return nil
+}
+
+// appendHostTS returns ts plus addr/32 unless ts already lists exactly that.
+func appendHostTS(ts []string, addr string) []string {
+	host := addr + "/32"
+	out := append([]string(nil), ts...)
+	for _, p := range ts {
+		if p == host {
+			return out
+		}
+	}
+	return append(out, host)
 }
 
 func setDefault(s *string, v string) {
@@ -404,10 +459,9 @@ func (l *Lab) routeIntoIPsec0(ch *Charon, p *Proc, c CharonConfig) error {
 	}); err != nil {
 		return fmt.Errorf("lab: charon %s: ipsec0 did not come up: %w", c.Name, err)
 	}
-	src := localAddrIn(c.Connections[0].LocalTS)
 	for _, r := range c.Routes {
 		args := []string{"-n", ch.NS, "route", "replace", r, "dev", "ipsec0"}
-		if src != "" {
+		if src := routeSrc(c.Connections, r); src != "" {
 			args = append(args, "src", src)
 		}
 		if _, err := l.run("ip", args...); err != nil {
@@ -415,6 +469,34 @@ func (l *Lab) routeIntoIPsec0(ch *Charon, p *Proc, c CharonConfig) error {
 		}
 	}
 	return nil
+}
+
+// routeSrc picks the source address for a route into ipsec0: the connection
+// whose remote selectors hold the route decides; a route to its InsideRemote
+// gets its InsideLocal (so BGP between the inside addresses matches that
+// tunnel's /32 policy), any other route the lab's LAN/VPC address in its local
+// selectors. Routes no connection covers fall back to the first connection.
+func routeSrc(conns []CharonConn, route string) string {
+	r, err := netip.ParsePrefix(route)
+	if err != nil || len(conns) == 0 {
+		return ""
+	}
+	r = r.Masked()
+	for _, cn := range conns {
+		if cn.InsideRemote != "" {
+			if a, err := netip.ParseAddr(cn.InsideRemote); err == nil && r.Bits() == 32 && r.Addr() == a {
+				return cn.InsideLocal
+			}
+		}
+	}
+	for _, cn := range conns {
+		for _, p := range cn.RemoteTS {
+			if pp, err := netip.ParsePrefix(p); err == nil && pp.Bits() <= r.Bits() && pp.Contains(r.Addr()) {
+				return localAddrIn(cn.LocalTS)
+			}
+		}
+	}
+	return localAddrIn(conns[0].LocalTS)
 }
 
 // localAddrIn picks the lab's own inside address that lies in the local
@@ -495,3 +577,22 @@ func (c *Charon) WaitChild(child string, timeout time.Duration) error {
 
 // Stop stops this charon (SIGTERM lets it send DELETEs first).
 func (c *Charon) Stop() error { return c.Proc.Stop() }
+
+// BGPCustomerGatewayCharon is the strongSwan side of a customer gateway with
+// dynamic routing: tunnel t1 to vpgw's 203.0.113.2 (psk1) and t2 to
+// 203.0.113.3 (psk2), each carrying 172.16.0.0/24 <-> 10.0.0.0/16 plus its
+// inside addresses (169.254.10.2 <-> .1, 169.254.11.2 <-> .1) for BGP. Only
+// the peers' inside /32s are routed into ipsec0 statically: the route to the
+// VPC comes from BGP (BGPCustomerGatewayFRR, run next to it, has zebra
+// install it via the preferred tunnel's inside address). Adjust fields (DPD,
+// selectors, Routes) before passing it to StartCharon.
+func BGPCustomerGatewayCharon(psk1, psk2 string) CharonConfig {
+	return CharonConfig{
+		NS:     RoleCGW,
+		Routes: []string{Tunnel1VGWInside + "/32", Tunnel2VGWInside + "/32"},
+		Connections: []CharonConn{
+			{Name: "t1", RemoteAddr: VGWOutside1, PSK: psk1, InsideLocal: Tunnel1CGWInside, InsideRemote: Tunnel1VGWInside},
+			{Name: "t2", RemoteAddr: VGWOutside2, PSK: psk2, InsideLocal: Tunnel2CGWInside, InsideRemote: Tunnel2VGWInside},
+		},
+	}
+}
