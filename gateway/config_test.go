@@ -239,7 +239,6 @@ func TestConfigEmptyFile(t *testing.T) {
 	errs := cfg.Validate()
 	want := []FieldError{
 		{"gateway.name", "required"},
-		{"gateway.vpc_cidrs", "must list at least one IPv4 prefix"},
 	}
 	if !reflect.DeepEqual(errs, want) {
 		t.Errorf("Validate() = %q, want %q", errs, want)

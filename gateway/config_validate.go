@@ -57,7 +57,7 @@ func (c *Config) Validate() []FieldError {
 		outside: map[netip.Addr]string{},
 		inside:  map[netip.Prefix]string{},
 	}
-	v.gateway(&c.Gateway)
+	v.gateway(&c.Gateway, len(c.VPNConnections))
 	cgws := map[string]int{}
 	for i := range c.CustomerGateways {
 		g := &c.CustomerGateways[i]
@@ -134,13 +134,15 @@ func cfgNameOK(s string) bool {
 	return true
 }
 
-func (v *cfgValidator) gateway(g *GatewayConfig) {
+func (v *cfgValidator) gateway(g *GatewayConfig, conns int) {
 	v.name("gateway.name", g.Name)
 	if !(g.ASN >= 64512 && g.ASN <= 65534) && !(g.ASN >= 4200000000 && g.ASN <= 4294967294) {
 		v.fail("gateway.asn", fmt.Sprintf("must be in 64512–65534 or 4200000000–4294967294, got %d", g.ASN))
 	}
-	if len(g.VPCCIDRs) == 0 {
-		v.fail("gateway.vpc_cidrs", "must list at least one IPv4 prefix")
+	// Without vpc_cidrs the file declares no attached VPN gateway: the
+	// objects then come from the state store (vpgw vpn-gateway attach).
+	if len(g.VPCCIDRs) == 0 && conns > 0 {
+		v.fail("gateway.vpc_cidrs", "must list at least one IPv4 prefix when the file declares VPN connections")
 	}
 	v.prefixes("gateway.vpc_cidrs", g.VPCCIDRs)
 	if g.RouteTable < 1 || g.RouteTable > cfgMaxRouteTable || g.RouteTable == cfgLocalRouteTable {
@@ -334,7 +336,7 @@ func (v *cfgValidator) insideCIDR(path string, ic netip.Prefix) {
 }
 
 // psk checks AWS's PSK rule. The value is never echoed. An empty PSK is
-// valid: EnsurePSKs generates and persists one.
+// valid: the state store generates and persists one.
 func (v *cfgValidator) psk(path, psk string) {
 	if psk == "" {
 		return

@@ -28,7 +28,7 @@ func TestConfigValidateRules(t *testing.T) {
 		{"asn 4-byte max", func(c *Config) { c.Gateway.ASN = 4294967295 },
 			"gateway.asn: must be in 64512–65534 or 4200000000–4294967294, got 4294967295"},
 		{"vpc_cidrs empty", func(c *Config) { c.Gateway.VPCCIDRs = nil },
-			"gateway.vpc_cidrs: must list at least one IPv4 prefix"},
+			"gateway.vpc_cidrs: must list at least one IPv4 prefix when the file declares VPN connections"},
 		{"vpc_cidrs ipv6", func(c *Config) { c.Gateway.VPCCIDRs = append(c.Gateway.VPCCIDRs, pfx("2001:db8::/64")) },
 			"gateway.vpc_cidrs[1]: 2001:db8::/64 must be an IPv4 prefix"},
 		{"vpc_cidrs host bits", func(c *Config) { c.Gateway.VPCCIDRs[0] = pfx("10.0.0.1/16") },

@@ -10,6 +10,7 @@ import (
 	"github.com/vpgw/vpgw/bgp"
 	"github.com/vpgw/vpgw/ike"
 	"github.com/vpgw/vpgw/routing"
+	"github.com/vpgw/vpgw/store"
 )
 
 // eventQueueLen bounds the ike → gateway event channel; ike blocks briefly
@@ -28,8 +29,10 @@ type RunOptions struct {
 // tunnel state: IKE events, reloads and control-socket calls all arrive on
 // channels, as in GoBGP's BgpServer.Serve.
 type Daemon struct {
-	path    string
-	cfg     *Config
+	path     string
+	settings GatewayConfig // the file's gateway section: state_dir, sockets, metrics
+	store    *store.Store
+	cfg      *Config // derived from the store
 	log     *slog.Logger
 	events  chan ike.Event
 	ops     chan func()
@@ -46,18 +49,37 @@ type Daemon struct {
 // Run starts the gateway and serves until ctx is done, then removes every
 // route, TUN and socket it made.
 func Run(ctx context.Context, o RunOptions) error {
-	cfg, log := o.Config, o.Log
-	if err := EnsurePSKs(cfg, cfg.Gateway.StateDir); err != nil {
+	file, log := o.Config, o.Log
+	st, err := store.Open(file.Gateway.StateDir)
+	if err != nil {
+		return fmt.Errorf("gateway.state_dir: %w", err)
+	}
+	defer st.Close()
+	var cfg *Config
+	err = st.Update(func(tx *store.Tx) error {
+		if err := importConfig(tx, file); err != nil {
+			return err
+		}
+		var err error
+		cfg, err = deriveConfig(tx, file.Gateway)
 		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.ConfigPath, err)
+	}
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return fmt.Errorf("the state store holds an invalid configuration: %w", FieldErrors(errs))
 	}
 	d := &Daemon{
-		path:   o.ConfigPath,
-		cfg:    cfg,
-		log:    log,
-		events: make(chan ike.Event, eventQueueLen),
-		ops:    make(chan func()),
-		byName: map[string]*tunnel{},
-		routes: routing.NewApplier(cfg.Gateway.RouteTable, log.With("component", "routing")),
+		path:     o.ConfigPath,
+		settings: file.Gateway,
+		store:    st,
+		cfg:      cfg,
+		log:      log,
+		events:   make(chan ike.Event, eventQueueLen),
+		ops:      make(chan func()),
+		byName:   map[string]*tunnel{},
+		routes:   routing.NewApplier(cfg.Gateway.RouteTable, log.With("component", "routing")),
 	}
 	defer d.shutdown()
 	if err := d.routes.Flush(); err != nil {
@@ -70,18 +92,18 @@ func Run(ctx context.Context, o RunOptions) error {
 		}
 		d.addTunnel(t)
 	}
-	ctl, err := listenControl(cfg.Gateway.ControlSocket, d, log)
+	ctl, err := listenControl(d.settings.ControlSocket, d, log)
 	if err != nil {
 		return err
 	}
 	d.control = ctl
-	if cfg.Gateway.MetricsListen != "" {
-		if d.metrics, err = listenMetrics(cfg.Gateway.MetricsListen, d, log); err != nil {
+	if d.settings.MetricsListen != "" {
+		if d.metrics, err = listenMetrics(d.settings.MetricsListen, d, log); err != nil {
 			return fmt.Errorf("gateway.metrics_listen: %w", err)
 		}
 	}
 	log.Info("vpgw running", "gateway", cfg.Gateway.Name, "tunnels", len(d.tunnels),
-		"control_socket", cfg.Gateway.ControlSocket)
+		"control_socket", d.settings.ControlSocket, "state", st.Path())
 	d.loop(ctx, o.Reload)
 	return nil
 }

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"fmt"
+
+	"github.com/vpgw/vpgw/store"
 	"slices"
 	"strings"
 
@@ -31,30 +33,62 @@ func (c *Config) connIndex(name string) int {
 	return slices.IndexFunc(c.VPNConnections, func(vc VPNConnection) bool { return vc.Name == name })
 }
 
-// reload re-reads the configuration file and applies the difference:
-// routing changes are applied to the kernel without touching any tunnel;
-// a tunnel is restarted only when its own setup (options, PSK, customer
-// gateway address, VPC CIDRs) changed; tunnels of removed connections are
-// stopped and those of new ones started.
+// reload re-reads the configuration file, applies what it declares to the
+// state store and the result to the running gateway.
 func (d *Daemon) reload() (string, error) {
 	if d.path == "" {
 		return "", fmt.Errorf("no configuration file to reload")
 	}
-	cfg, err := LoadConfig(d.path)
+	file, err := LoadConfig(d.path)
 	if err != nil {
 		return "", err
 	}
-	if errs := cfg.Validate(); len(errs) > 0 {
+	if errs := file.Validate(); len(errs) > 0 {
 		return "", FieldErrors(errs)
 	}
-	if err := EnsurePSKs(cfg, cfg.Gateway.StateDir); err != nil {
+	var summary []string
+	if file.Gateway.ControlSocket != d.settings.ControlSocket || file.Gateway.StateDir != d.settings.StateDir ||
+		file.Gateway.MetricsListen != d.settings.MetricsListen || file.Gateway.BGPGRPCListen != d.settings.BGPGRPCListen {
+		summary = append(summary, "state_dir/control_socket/metrics_listen/bgp_grpc_listen changes need a restart (kept the old ones)")
+		file.Gateway.ControlSocket, file.Gateway.StateDir = d.settings.ControlSocket, d.settings.StateDir
+		file.Gateway.MetricsListen, file.Gateway.BGPGRPCListen = d.settings.MetricsListen, d.settings.BGPGRPCListen
+	}
+	d.settings = file.Gateway
+	got, err := d.mutate(func(tx *store.Tx) error { return importConfig(tx, file) })
+	return strings.Join(append(summary, got), "; "), err
+}
+
+// mutate changes the state store in one transaction, derives the new
+// running configuration from it and applies that. A change whose result
+// would not validate is rolled back with the reasons.
+func (d *Daemon) mutate(fn func(tx *store.Tx) error) (string, error) {
+	var cfg *Config
+	err := d.store.Update(func(tx *store.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		var err error
+		if cfg, err = deriveConfig(tx, d.settings); err != nil {
+			return err
+		}
+		if errs := cfg.Validate(); len(errs) > 0 {
+			return FieldErrors(errs)
+		}
+		return nil
+	})
+	if err != nil {
 		return "", err
 	}
+	return d.apply(cfg)
+}
+
+// apply makes the running gateway match cfg:
+// routing changes are applied to the kernel without touching any tunnel;
+// a tunnel is restarted only when its own setup (options, PSK, customer
+// gateway address, VPC CIDRs) changed; tunnels of removed connections are
+// stopped and those of new ones started.
+func (d *Daemon) apply(cfg *Config) (string, error) {
 	var changes []string
-	if cfg.Gateway.ControlSocket != d.cfg.Gateway.ControlSocket || cfg.Gateway.StateDir != d.cfg.Gateway.StateDir {
-		changes = append(changes, "control_socket/state_dir changes need a restart (kept the old ones)")
-		cfg.Gateway.ControlSocket, cfg.Gateway.StateDir = d.cfg.Gateway.ControlSocket, d.cfg.Gateway.StateDir
-	}
 	if cfg.Gateway.RouteTable != d.cfg.Gateway.RouteTable {
 		if err := d.routes.Flush(); err != nil {
 			return "", fmt.Errorf("leaving route table %d: %w", d.cfg.Gateway.RouteTable, err)
