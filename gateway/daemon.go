@@ -33,14 +33,14 @@ type Daemon struct {
 	settings GatewayConfig // the file's gateway section: state_dir, sockets, metrics
 	store    *store.Store
 	cfg      *Config // derived from the store
-	log     *slog.Logger
-	events  chan ike.Event
-	ops     chan func()
-	tunnels []*tunnel // in config order
-	byName  map[string]*tunnel
-	routes  *routing.Applier
-	control *controlServer
-	metrics *metricsServer
+	log      *slog.Logger
+	events   chan ike.Event
+	ops      chan func()
+	tunnels  []*tunnel // in config order
+	byName   map[string]*tunnel
+	routes   *routing.Applier
+	control  *controlServer
+	metrics  *metricsServer
 
 	bgp       *bgp.Server // nil until a dynamic connection needs it
 	bgpEvents <-chan bgp.Event
