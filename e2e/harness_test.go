@@ -101,6 +101,7 @@ func labConfig(dir, cgwIP string, t1, t2 tunnelOpts) string {
   state_dir: %[1]s/state
   control_socket: %[1]s/vpgw.sock
   metrics_listen: 127.0.0.1:9478
+  tunnel_log: %[1]s/tunnel.log
 customer_gateways:
   - name: cgw-1
     ip: %[2]s

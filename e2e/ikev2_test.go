@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -68,6 +70,13 @@ func TestIKEv2AgainstStrongSwan(t *testing.T) {
 			}
 			if st := v.tunnel(t, 1); st.BytesIn == 0 || st.BytesOut == 0 {
 				t.Errorf("after pings: bytes_in=%d bytes_out=%d, want both > 0", st.BytesIn, st.BytesOut)
+			}
+			if i == 0 {
+				tl, _ := os.ReadFile(filepath.Join(filepath.Dir(v.socket), "tunnel.log"))
+				if !strings.Contains(string(tl), `"ike_phase1_state":"Established","ike_phase2_state":"Established"`) ||
+					!strings.Contains(string(tl), `"tunnel_outside_ip":"203.0.113.2"`) {
+					t.Errorf("tunnel log lacks an established record for 203.0.113.2:\n%s", tl)
+				}
 			}
 			m := v.metrics(t)
 			t1 := `{connection="vpn-1",outside_ip="203.0.113.2",tunnel="1"}`

@@ -36,6 +36,9 @@ type GatewayConfig struct {
 	// BGPGRPCListen serves GoBGP's gRPC API (for the gobgp CLI) on a
 	// loopback address or unix socket; empty (the default): off.
 	BGPGRPCListen string `yaml:"bgp_grpc_listen"`
+	// TunnelLog receives AWS-style JSON tunnel logs: "stderr", an absolute
+	// file path, or "" (off, the default).
+	TunnelLog string `yaml:"tunnel_log"`
 }
 
 // CustomerGateway is the customer's device as AWS models it.

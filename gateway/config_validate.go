@@ -167,6 +167,9 @@ func (v *cfgValidator) gateway(g *GatewayConfig, conns int) {
 			}
 		}
 	}
+	if g.TunnelLog != "" && g.TunnelLog != "stderr" && !filepath.IsAbs(g.TunnelLog) {
+		v.fail("gateway.tunnel_log", fmt.Sprintf("%q must be stderr or an absolute file path", g.TunnelLog))
+	}
 	if g.BGPGRPCListen != "" {
 		v.grpcListen("gateway.bgp_grpc_listen", g.BGPGRPCListen)
 	}

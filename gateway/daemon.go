@@ -42,6 +42,7 @@ type Daemon struct {
 	control  *controlServer
 	metrics  *metricsServer
 
+	tunnelLog *tunnelLog  // nil: off
 	bgp       *bgp.Server // nil until a dynamic connection needs it
 	bgpEvents <-chan bgp.Event
 }
@@ -82,6 +83,9 @@ func Run(ctx context.Context, o RunOptions) error {
 		routes:   routing.NewApplier(cfg.Gateway.RouteTable, log.With("component", "routing")),
 	}
 	defer d.shutdown()
+	if d.tunnelLog, err = openTunnelLog(file.Gateway.TunnelLog); err != nil {
+		return err
+	}
 	if err := d.routes.Flush(); err != nil {
 		return fmt.Errorf("removing stale routes: %w", err)
 	}
@@ -261,6 +265,7 @@ func (d *Daemon) shutdown() {
 	if d.bgp != nil {
 		d.bgp.Close()
 	}
+	d.tunnelLog.Close()
 	if err := d.routes.Flush(); err != nil {
 		d.log.Error("removing routes at shutdown", "err", err)
 	}

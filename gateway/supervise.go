@@ -21,6 +21,7 @@ func (d *Daemon) handleEvent(ev ike.Event) {
 	case ike.IKEUp:
 		t.ikeVersion, t.natt, t.ikeUp = e.Version, e.NATT, true
 		t.log.Info("IKE SA up", "version", e.Version, "peer", e.Remote, "nat_t", e.NATT)
+		d.tunnelLog.event(t, "", fmt.Sprintf("IKE SA established with %v", e.Remote))
 	case ike.ChildUp:
 		d.childUp(t, e.Child)
 	case ike.ChildDown:
@@ -34,13 +35,16 @@ func (d *Daemon) handleEvent(ev ike.Event) {
 			d.childDown(t, in, c.OutSPI, e.Reason)
 		}
 		d.refresh(t, e.Reason)
+		d.tunnelLog.event(t, "", "IKE SA down: "+e.Reason)
 	case ike.PeerDead:
 		t.counters.dpdTimeouts++
 		// dpd_timeout_action none: the SAs stay, the operator is told.
 		t.log.Warn("peer dead, keeping its SAs (dpd_timeout_action none)", "reason", e.Reason)
 		t.message = e.Reason + " (dpd_timeout_action none: SAs kept)"
+		d.tunnelLog.event(t, "", t.message)
 	case ike.NegotiationFailed:
 		t.log.Warn("negotiation failed", "reason", e.Reason)
+		d.tunnelLog.event(t, phaseNegotiating, e.Reason)
 		if t.state == StateDown {
 			t.message = e.Reason
 			t.since = time.Now()
@@ -56,7 +60,8 @@ func (d *Daemon) childUp(t *tunnel, c ike.ChildSA) {
 		t.log.Error("installing CHILD_SA failed", "err", err)
 		return
 	}
-	if len(t.children) > 0 {
+	rekey := len(t.children) > 0
+	if rekey {
 		t.counters.rekeys++
 	}
 	t.children[c.InSPI] = c
@@ -68,6 +73,11 @@ func (d *Daemon) childUp(t *tunnel, c ike.ChildSA) {
 		"out_spi", fmt.Sprintf("0x%08x", c.OutSPI), "esp", c.ESP.String(), "remote", c.Remote,
 		"udp_encap", c.UDPEncap, "local_ts", c.LocalTS, "remote_ts", c.RemoteTS)
 	d.refresh(t, "")
+	if rekey {
+		d.tunnelLog.event(t, phaseRekeying, fmt.Sprintf("CHILD_SA rekeyed: new in=0x%08x out=0x%08x %s", c.InSPI, c.OutSPI, c.ESP))
+	} else {
+		d.tunnelLog.event(t, "", fmt.Sprintf("CHILD_SA established in=0x%08x out=0x%08x %s", c.InSPI, c.OutSPI, c.ESP))
+	}
 }
 
 func (d *Daemon) childDown(t *tunnel, in, out uint32, reason string) {
@@ -78,6 +88,7 @@ func (d *Daemon) childDown(t *tunnel, in, out uint32, reason string) {
 	delete(t.children, in)
 	t.log.Info("CHILD_SA removed", "in_spi", fmt.Sprintf("0x%08x", in), "reason", reason)
 	d.refresh(t, reason)
+	d.tunnelLog.event(t, "", fmt.Sprintf("CHILD_SA in=0x%08x removed: %s", in, reason))
 }
 
 // refresh recomputes a tunnel's state after any change, as AWS defines it:
