@@ -23,6 +23,7 @@ type RunOptions struct {
 	Config     *Config         // already validated
 	Log        *slog.Logger    //
 	Reload     <-chan struct{} // each receive re-reads ConfigPath (SIGHUP)
+	Ready      func()          // optional: called once the control socket serves (systemd READY=1)
 }
 
 // Daemon is the running gateway. Its loop goroutine is the single owner of
@@ -108,6 +109,9 @@ func Run(ctx context.Context, o RunOptions) error {
 	}
 	log.Info("vpgw running", "gateway", cfg.Gateway.Name, "tunnels", len(d.tunnels),
 		"control_socket", d.settings.ControlSocket, "state", st.Path())
+	if o.Ready != nil {
+		o.Ready()
+	}
 	d.loop(ctx, o.Reload)
 	return nil
 }

@@ -41,7 +41,13 @@ func runCmd() *cobra.Command {
 					}
 				}
 			}()
-			return gateway.Run(ctx, gateway.RunOptions{ConfigPath: configPath, Config: cfg, Log: log, Reload: reload})
+			ready := func() {
+				if err := sdNotify("READY=1"); err != nil {
+					log.Warn("telling systemd we are ready failed", "err", err)
+				}
+			}
+			defer sdNotify("STOPPING=1")
+			return gateway.Run(ctx, gateway.RunOptions{ConfigPath: configPath, Config: cfg, Log: log, Reload: reload, Ready: ready})
 		},
 	}
 	cmd.Flags().StringVarP(&configPath, "config", "c", "/etc/vpgw/vpgw.yaml", "configuration file")
