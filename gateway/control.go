@@ -22,6 +22,10 @@ import (
 //	GET  /v1/routes   the routes vpgw wants, and whether they are installed
 //	POST /v1/reload   re-read the configuration file, as SIGHUP does
 //	POST /v1/rekey    {"connection","tunnel","ike"}: rekey a tunnel now
+//
+// and, when the API also implements objectAPI, the object routes of
+// api_objects.go (customer gateways, VPN gateways, VPN connections, static
+// routes, tunnel options, configuration download, export).
 
 // controlAPI is what the control socket serves; *Daemon implements it.
 type controlAPI interface {
@@ -91,6 +95,9 @@ func listenControl(path string, api controlAPI, log *slog.Logger) (*controlServe
 		}
 		writeJSON(w, http.StatusOK, apiResult{Summary: "rekey started"})
 	})
+	if oa, ok := api.(objectAPI); ok {
+		registerObjectRoutes(mux, oa) // api_objects.go
+	}
 	s := &controlServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -27,6 +27,11 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(runCmd(), validateCmd(), statusCmd(), routesCmd(), reloadCmd(), tunnelCmd(), versionCmd())
+	// AWS's operator workflow against the running daemon (objects*.go, configdl.go, export.go).
+	root.AddCommand(customerGatewayCmd(), vpnGatewayCmd(), routePropagationCmd(), vpnConnectionCmd(),
+		staticRouteCmd(), configCmd(), exportCmd())
+	// Shell completion: cobra's built-in "completion" command (bash, zsh, fish, powershell).
+	root.CompletionOptions.DisableDefaultCmd = false
 	return root
 }
 

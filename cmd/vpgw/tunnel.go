@@ -13,7 +13,7 @@ func tunnelCmd() *cobra.Command {
 		Use:   "tunnel",
 		Short: "Act on one tunnel of a VPN connection",
 	}
-	cmd.AddCommand(tunnelRekeyCmd())
+	cmd.AddCommand(tunnelRekeyCmd(), tunnelModifyCmd())
 	return cmd
 }
 
