@@ -65,6 +65,11 @@ type CharonConfig struct {
 	Routes []string
 	// Debug raises the log to level 4 (ike, enc): SKEYSEED, keys, raw packets.
 	Debug bool
+	// SwanctlConf, when set, is used verbatim as swanctl.conf (e.g. the file
+	// `vpgw config download --device strongswan-swanctl` produced) instead
+	// of the template; Connections then only name its CHILD_SAs (and add
+	// the inside addresses and routes they describe).
+	SwanctlConf string
 }
 
 // CharonConn is one IKE connection with one CHILD_SA, both named Name.
@@ -292,7 +297,7 @@ func (l *Lab) charonDefaults(c *CharonConfig) error {
 				return fmt.Errorf("lab: connection %s: bad identity %q", cn.Name, id)
 			}
 		}
-		if cn.PSK == "" || strings.ContainsAny(cn.PSK, "\"\\\n\r") {
+		if c.SwanctlConf == "" && cn.PSK == "" || strings.ContainsAny(cn.PSK, "\"\\\n\r") {
 			return fmt.Errorf("lab: connection %s: PSK empty or holds a quote, backslash or newline", cn.Name)
 		}
 		for _, p := range append(append([]string(nil), cn.LocalTS...), cn.RemoteTS...) {
@@ -418,10 +423,17 @@ func (l *Lab) writeCharonFiles(c CharonConfig, ch *Charon, runDir string) error 
 		"join":  func(s []string) string { return strings.Join(s, ", ") },
 		"quote": func(s string) string { return `"` + s + `"` },
 	}
-	for _, f := range []struct{ tmpl, out string }{
+	files := []struct{ tmpl, out string }{
 		{"strongswan.conf.tmpl", ch.conf},
 		{"swanctl.conf.tmpl", filepath.Join(ch.swanDir, "swanctl.conf")},
-	} {
+	}
+	if c.SwanctlConf != "" {
+		if err := os.WriteFile(files[1].out, []byte(c.SwanctlConf), 0o600); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+		files = files[:1]
+	}
+	for _, f := range files {
 		t, err := template.New(f.tmpl).Funcs(funcs).Option("missingkey=error").ParseFiles(filepath.Join(tdir, f.tmpl))
 		if err != nil {
 			return fmt.Errorf("lab: %w", err)
