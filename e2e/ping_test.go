@@ -14,7 +14,8 @@ import (
 
 // pinger is a continuous ping running in a lab namespace.
 type pinger struct {
-	p *lab.Proc
+	p      *lab.Proc
+	gapEnd time.Time // when the reply ending the longest gap arrived
 }
 
 // startPing pings dst from a namespace every interval until stopped.
@@ -30,9 +31,13 @@ func startPing(t *testing.T, l *lab.Lab, from, dst string, interval time.Duratio
 
 var pingStats = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`)
 
-// stop ends the ping with SIGINT and returns what it sent and got back.
+// stop ends the ping with SIGINT and returns what it sent and got back;
+// when something was lost it logs where the longest gap was.
 func (pg *pinger) stop(t *testing.T) (sent, received int) {
-	sent, received, _ = pg.stopWithGap(t)
+	sent, received, gap := pg.stopWithGap(t)
+	if received != sent {
+		t.Logf("longest gap between replies: %v, ending at %s", gap, pg.gapEnd.UTC().Format("15:04:05.000"))
+	}
 	return sent, received
 }
 
@@ -64,6 +69,7 @@ func (pg *pinger) stopWithGap(t *testing.T) (sent, received int, gap time.Durati
 		ts, _ := strconv.ParseFloat(string(r[1]), 64)
 		if d := time.Duration((ts - last) * float64(time.Second)); i > 0 && d > gap {
 			gap = d
+			pg.gapEnd = time.Unix(0, int64(ts*1e9))
 		}
 		last = ts
 	}
