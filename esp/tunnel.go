@@ -41,19 +41,21 @@ type Tunnel struct {
 
 	mu     sync.Mutex // guards in and outs
 	in     map[uint32]*SA
-	outs   map[uint32]*SA // current and superseded outbound SAs, until Remove
+	outs   map[uint32]*outbound // current and superseded outbound SAs, until Remove
+	seq    uint64               // install counter: the newest remaining outbound takes over
 	closed atomic.Bool
 	wg     sync.WaitGroup
 }
 
 // outbound is what the TUN reader needs to send: replaced as a whole.
 type outbound struct {
-	sa       *SA
-	remote   netip.AddrPort
-	udpEncap bool
-	addr     netip.AddrPort // remote, with port 0 on raw ESP
-	conn     PacketConn     // NATT or ESP socket
-	mss      uint16         // TCP MSS clamp for this SA and encapsulation
+	sa        *SA
+	remote    netip.AddrPort
+	udpEncap  bool
+	addr      netip.AddrPort // remote, with port 0 on raw ESP
+	conn      PacketConn     // NATT or ESP socket
+	mss       uint16         // TCP MSS clamp for this SA and encapsulation
+	installed uint64         // Tunnel.seq at Install
 }
 
 // NewTunnel creates (or adopts cfg.Device) the TUN and starts its reader.
@@ -73,7 +75,7 @@ func (e *Endpoint) NewTunnel(cfg TunnelConfig, log *slog.Logger) (*Tunnel, error
 		ep: e, name: cfg.Name, dev: cfg.Device, mtu: cfg.MTU,
 		allowed: make([]netip.Prefix, 0, len(cfg.AllowedDst)),
 		in:      make(map[uint32]*SA),
-		outs:    make(map[uint32]*SA),
+		outs:    make(map[uint32]*outbound),
 	}
 	for _, p := range cfg.AllowedDst {
 		p = p.Masked()
@@ -149,7 +151,9 @@ func (t *Tunnel) Install(in, out SAConfig, remote netip.AddrPort, udpEncap bool)
 		return err
 	}
 	t.in[in.SPI] = insa
-	t.outs[out.SPI] = outsa
+	t.seq++
+	ob.installed = t.seq
+	t.outs[out.SPI] = ob
 	t.out.Store(ob)
 	t.log.Info("SAs installed", "in", insa, "out", outsa, "remote", remote, "udp_encap", udpEncap)
 	encap := "raw ESP"
@@ -186,7 +190,19 @@ func (t *Tunnel) Remove(inSPI, outSPI uint32) {
 	if outSPI != 0 {
 		delete(t.outs, outSPI)
 		if o := t.out.Load(); o != nil && o.sa.spi == outSPI {
-			t.out.Store(nil)
+			// The SA we send on is gone (e.g. the redundant pair of a rekey
+			// collision): fall back to the newest one still installed
+			// rather than stop sending.
+			var next *outbound
+			for _, c := range t.outs {
+				if next == nil || c.installed > next.installed {
+					next = c
+				}
+			}
+			t.out.Store(next)
+			if next != nil {
+				t.log.Info("outbound SA removed; sending on the newest remaining one", "out", next.sa)
+			}
 		}
 	}
 	t.log.Info("SAs removed", "in", fmt.Sprintf("%#08x", inSPI), "out", fmt.Sprintf("%#08x", outSPI))
@@ -199,7 +215,8 @@ func (t *Tunnel) Stats() TunnelStats {
 	for _, sa := range t.in {
 		s.SAs = append(s.SAs, SAStats{SPI: sa.spi, Inbound: true, ESP: sa.suite, Stats: sa.Stats()})
 	}
-	for _, sa := range t.outs {
+	for _, ob := range t.outs {
+		sa := ob.sa
 		s.SAs = append(s.SAs, SAStats{SPI: sa.spi, ESP: sa.suite, Stats: sa.Stats()})
 	}
 	t.mu.Unlock()
