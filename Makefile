@@ -1,7 +1,7 @@
 # vpgw — two commands do everything on a fresh Debian 12 machine, as root:
 #   make demo   build, bring up the netns lab with a strongSwan customer gateway,
 #               show the tunnel UP and a ping through it, clean up
-#   make test   everything CI runs
+#   make test   everything CI runs (make fuzz: every fuzz target for 10 min)
 export PATH := /usr/local/go/bin:$(PATH)
 export GOFLAGS := -mod=readonly
 GO       ?= go
@@ -10,7 +10,7 @@ BIN      := bin/vpgw
 # Root-only suites that build netns labs run one package at a time.
 LABPKGS  := ./lab/... ./e2e/...
 
-.PHONY: all build deps test unit e2e fuzz-smoke lint bench demo clean
+.PHONY: all build deps test unit e2e fuzz-smoke fuzz lint bench demo clean
 
 all: build
 
@@ -34,6 +34,11 @@ e2e: build
 
 fuzz-smoke:
 	@FUZZTIME=$(FUZZTIME) bash scripts/fuzz-smoke.sh
+
+# Every fuzz target for 10 minutes each (outside CI; crashers land in the
+# package's testdata/fuzz and must be fixed and committed).
+fuzz:
+	@FUZZTIME=10m bash scripts/fuzz-smoke.sh
 
 test: deps lint unit fuzz-smoke e2e
 
