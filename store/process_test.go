@@ -64,6 +64,9 @@ func childWriter(dir string) int {
 	for i := 0; ; i++ {
 		if len(live) > 0 && i%4 == 3 {
 			pair := live[0]
+			// Announced first: a kill between the commit and the ack
+			// leaves the parent unsure, and it must accept either outcome.
+			fmt.Printf("try delete %s %s\n", pair[0], pair[1])
 			err := s.Update(func(tx *Tx) error {
 				if err := tx.DeleteVPNConnection(pair[0]); err != nil {
 					return err
@@ -251,6 +254,12 @@ func TestCrashDurability(t *testing.T) {
 func record(t *testing.T, line string, created map[string]string, deleted map[string]bool) int {
 	t.Helper()
 	f := strings.Fields(line)
+	if len(f) == 4 && f[0] == "try" {
+		// A delete in flight: not acknowledged, so the connection may or may
+		// not survive the kill; stop requiring it.
+		delete(created, f[2])
+		return 0
+	}
 	if len(f) != 4 || f[0] != "ack" {
 		t.Fatalf("child: %s", line)
 	}
