@@ -2,9 +2,11 @@ package v1
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
 
@@ -66,9 +68,7 @@ func (r *Responder) handleMM1(in *packet) {
 		// A fresh attempt with the same cookie replaces the one in progress.
 		r.removeSA(old, "")
 	}
-	if r.halfOpen() >= maxHalfOpen {
-		r.counters.Unexpected++
-		r.log.Warn("Main Mode dropped: too many in progress", "from", in.remote)
+	if !r.admitMainMode(in.remote) {
 		return
 	}
 	sap, ok := find[*isakmp.SA](in.m.Payloads)
@@ -99,9 +99,12 @@ func (r *Responder) handleMM1(in *packet) {
 			msg = "no proposal chosen: " + msg
 		}
 		reason := "IKEv1 Main Mode: " + msg
-		r.log.Warn(reason, "from", in.remote)
-		r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
+		r.log.Log(context.Background(), r.floodLevel(slog.LevelWarn), reason, "from", in.remote)
+		if !r.flood.pressure {
+			r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
+		}
 		r.failHalfOpen(in, isakmp.NO_PROPOSAL_CHOSEN)
+		r.trackHalfOpen(r.byInit[h.ICookie], in.remote)
 		return
 	}
 	ckyR, err := r.newCookie()
@@ -139,7 +142,8 @@ func (r *Responder) handleMM1(in *packet) {
 	r.sas[sa.cookies()] = sa
 	r.byInit[sa.ckyI] = sa
 	r.startHalfOpenTimer(sa)
-	r.log.Info(fmt.Sprintf("Main Mode from %v: chose %s (lifetime %v)", in.remote, st, st.Lifetime),
+	r.trackHalfOpen(sa, in.remote)
+	r.log.Log(context.Background(), r.floodLevel(slog.LevelInfo), fmt.Sprintf("Main Mode from %v: chose %s (lifetime %v)", in.remote, st, st.Lifetime),
 		"sa", sa.String(), "nat_t", vids.nat.String(), "dpd", vids.dpd)
 	r.queue(pkt, in.local, in.remote)
 }

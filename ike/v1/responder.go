@@ -23,6 +23,7 @@ package v1
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"io"
 	"log/slog"
@@ -100,6 +101,10 @@ type Counters struct {
 	Refused       uint64 // Aggressive Mode and other exchanges we do not do
 	Retransmits   uint64 // retransmitted requests answered from the cache
 	SendErrors    uint64
+
+	// Flood protection (limits.go).
+	HalfOpenLimit   uint64 // first messages dropped: too many half-open ISAKMP SAs (source or tunnel)
+	HalfOpenEvicted uint64 // unproven half-open ISAKMP SAs dropped to make room for a new Main Mode
 }
 
 // Status is a snapshot of the tunnel's IKEv1 state for status output.
@@ -122,8 +127,7 @@ const (
 	// lifetimeGraceMax caps the slack after a lifetime before we expire an
 	// SA the peer has not replaced: the initiator rekeys, we only clean up.
 	lifetimeGraceMax = 5 * time.Minute
-	// maxHalfOpen caps Main Modes in progress; more are dropped.
-	maxHalfOpen = 16
+	// Main Modes in progress are capped in limits.go.
 	// maxQuickModes caps Quick Modes in progress per ISAKMP SA.
 	maxQuickModes = 16
 )
@@ -146,6 +150,7 @@ type Responder struct {
 	dpd      dpdState
 	conn     connecting // our own Main Mode (initiator.go)
 	counters Counters
+	flood    floodState // half-open limits (limits.go)
 	closed   bool
 	outbox   []output // filled under mu, handed to outQ by unlockAndFlush
 
@@ -274,13 +279,15 @@ func (r *Responder) refuseAggressive(in *packet) {
 		}
 		return
 	}
-	if r.halfOpen() >= maxHalfOpen {
+	if !r.admitMainMode(in.remote) {
 		return
 	}
-	reason := "IKEv1 Aggressive Mode refused (Main Mode only)"
-	r.log.Warn("Aggressive Mode refused: AWS accepts Main Mode only", "from", in.remote)
-	r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
+	r.log.Log(context.Background(), r.floodLevel(slog.LevelWarn), "Aggressive Mode refused: AWS accepts Main Mode only", "from", in.remote)
+	if !r.flood.pressure {
+		r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: "IKEv1 Aggressive Mode refused (Main Mode only)"})
+	}
 	r.failHalfOpen(in, isakmp.NO_PROPOSAL_CHOSEN)
+	r.trackHalfOpen(r.byInit[h.ICookie], in.remote)
 }
 
 func (r *Responder) queue(pkt []byte, local, remote netip.AddrPort) {
@@ -376,6 +383,7 @@ func (r *Responder) Close() {
 	r.sas = map[cookiePair]*isakmpSA{}
 	r.byInit = map[uint64]*isakmpSA{}
 	r.children = map[uint32]*childSA{}
+	r.flood.halfOpen = nil
 	r.closed = true
 	r.unlockAndFlush()
 }

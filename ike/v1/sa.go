@@ -328,16 +328,6 @@ func (r *Responder) newestEstablished() *isakmpSA {
 	return newest
 }
 
-func (r *Responder) halfOpen() int {
-	n := 0
-	for _, sa := range r.sas {
-		if sa.state != p1Established {
-			n++
-		}
-	}
-	return n
-}
-
 // expiry is when an SA of the given lifetime is dropped if the peer has not
 // replaced it: the lifetime plus a grace of a tenth, at most lifetimeGraceMax.
 func expiry(lifetime time.Duration) time.Duration {

@@ -92,6 +92,12 @@ type Counters struct {
 	Unexpected    uint64 // valid but out of place (wrong exchange or state)
 	Retransmits   uint64 // retransmitted requests answered from the cache
 	SendErrors    uint64
+
+	// Flood protection (limits.go, cookie.go).
+	CookiesSent     uint64 // IKE_SA_INITs answered with a COOKIE, no state kept
+	BadCookies      uint64 // of those, the ones carrying a cookie we did not make (or too old)
+	HalfOpenLimit   uint64 // IKE_SA_INITs dropped: too many half-open IKE SAs (source or tunnel)
+	HalfOpenEvicted uint64 // half-open IKE SAs without a cookie dropped for one with a cookie
 }
 
 // Status is a snapshot of the tunnel's IKE state for status output.
@@ -131,7 +137,8 @@ type Responder struct {
 	byInit   map[uint64]*ikeSA // by the peer's SPIi, to answer IKE_SA_INIT retransmits
 	counters Counters
 	closed   bool
-	outbox   []output // filled under mu, handed to outQ by unlockAndFlush
+	outbox   []output   // filled under mu, handed to outQ by unlockAndFlush
+	flood    floodState // half-open limits and cookies (limits.go)
 
 	lastIKE time.Time  // when the peer last sent a valid message
 	dpd     dpdState   // dpd.go
@@ -417,6 +424,7 @@ func (r *Responder) Close() {
 	}
 	r.sas = map[uint64]*ikeSA{}
 	r.byInit = map[uint64]*ikeSA{}
+	r.flood.halfOpen = nil
 	r.stopDPD()
 	r.stopConnecting()
 	r.closed = true

@@ -14,7 +14,8 @@ import (
 
 // IKE_SA_INIT (RFC 7296 §1.2): choose the IKE proposal, do the DH half,
 // exchange nonces, detect NAT and derive the IKE SA's keys. Refusals
-// (NO_PROPOSAL_CHOSEN, INVALID_KE_PAYLOAD) keep no state.
+// (NO_PROPOSAL_CHOSEN, INVALID_KE_PAYLOAD) keep no state, and neither do
+// requests answered with a COOKIE under a flood (limits.go, cookie.go).
 
 const nonceLen = 32
 
@@ -53,6 +54,10 @@ func (r *Responder) handleSAInit(m *message.Message, local, remote netip.AddrPor
 			r.removeSA(old, "")
 		}
 	}
+	verified, ok := r.admitSAInit(m, local, remote)
+	if !ok {
+		return
+	}
 	s := &saInitState{r: r, req: m, local: local, remote: remote}
 	reply, sa, err := s.process()
 	if err != nil {
@@ -80,6 +85,7 @@ func (r *Responder) handleSAInit(m *message.Message, local, remote netip.AddrPor
 		r.sas[sa.spir] = sa
 		r.byInit[sa.spii] = sa
 		r.startHalfOpenTimer(sa)
+		r.trackHalfOpen(sa, remote, verified)
 	}
 	r.queue(pkt, local, remote)
 }
