@@ -39,6 +39,9 @@ var (
 		"CHILD_SAs installed while another one was already up (rekeys, either side).", tunnelLabels, nil)
 	mDPDTimeouts = prometheus.NewDesc("vpgw_tunnel_dpd_timeouts_total",
 		"Times dead peer detection declared the customer gateway dead.", tunnelLabels, nil)
+	mIKEPackets = prometheus.NewDesc("vpgw_tunnel_ike_packets_total",
+		"IKE packets by what became of them (received, wrong_peer, malformed, unknown_spi, decrypt_failed, "+
+			"cookies_sent, half_open_limit, ...), per IKE version.", append(tunnelLabels, "version", "counter"), nil)
 	mBGPRoutes = prometheus.NewDesc("vpgw_tunnel_bgp_accepted_routes",
 		"Prefixes accepted from the tunnel's BGP neighbor (dynamic routing).", tunnelLabels, nil)
 )
@@ -51,7 +54,7 @@ type tunnelCounters struct {
 type metricsCollector struct{ d *Daemon }
 
 func (metricsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mTunnelState, mBytes, mPackets, mDrops, mIKESAs, mChildSAs, mRekeys, mDPDTimeouts, mBGPRoutes} {
+	for _, d := range []*prometheus.Desc{mTunnelState, mBytes, mPackets, mDrops, mIKESAs, mChildSAs, mRekeys, mDPDTimeouts, mIKEPackets, mBGPRoutes} {
 		ch <- d
 	}
 }
@@ -64,6 +67,7 @@ type tunnelSample struct {
 	counters                         tunnelCounters
 	bytesIn, bytesOut, pktIn, pktOut uint64
 	drops                            map[string]uint64
+	ike                              map[string]map[string]uint64 // version → counter → value
 }
 
 func (c metricsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -76,11 +80,25 @@ func (c metricsCollector) Collect(ch chan<- prometheus.Metric) {
 				childSAs: len(t.children),
 				counters: t.counters,
 			}
+			s.ike = map[string]map[string]uint64{}
 			if t.v1 != nil {
-				s.ikeSAs += t.v1.Status().IKESAs
+				st := t.v1.Status()
+				s.ikeSAs += st.IKESAs
+				c := st.Counters
+				s.ike["ikev1"] = map[string]uint64{"received": c.Received, "wrong_peer": c.WrongPeer,
+					"malformed": c.Malformed, "unknown_spi": c.UnknownSPI, "decrypt_failed": c.DecryptFailed,
+					"unexpected": c.Unexpected, "refused": c.Refused, "retransmits": c.Retransmits,
+					"send_errors": c.SendErrors, "half_open_limit": c.HalfOpenLimit, "half_open_evicted": c.HalfOpenEvicted}
 			}
 			if t.v2 != nil {
-				s.ikeSAs += t.v2.Status().IKESAs
+				st := t.v2.Status()
+				s.ikeSAs += st.IKESAs
+				c := st.Counters
+				s.ike["ikev2"] = map[string]uint64{"received": c.Received, "wrong_peer": c.WrongPeer,
+					"malformed": c.Malformed, "unknown_spi": c.UnknownSPI, "bad_message_id": c.BadMessageID,
+					"decrypt_failed": c.DecryptFailed, "unexpected": c.Unexpected, "retransmits": c.Retransmits,
+					"send_errors": c.SendErrors, "cookies_sent": c.CookiesSent, "bad_cookies": c.BadCookies,
+					"half_open_limit": c.HalfOpenLimit, "half_open_evicted": c.HalfOpenEvicted}
 			}
 			if t.bgp != nil {
 				s.bgpRoutes = len(t.bgp.routes)
@@ -89,6 +107,13 @@ func (c metricsCollector) Collect(ch chan<- prometheus.Metric) {
 				st := t.dp.Stats()
 				s.bytesIn, s.bytesOut, s.pktIn, s.pktOut = st.BytesIn, st.BytesOut, st.PacketsIn, st.PacketsOut
 				s.drops = st.Drops
+				if t.ep != nil {
+					// Packets the endpoint dropped before any SA (no_sa,
+					// malformed) belong to this tunnel: one outside IP each.
+					for k, v := range t.ep.Stats().Drops {
+						s.drops[k] += v
+					}
+				}
 			}
 			samples = append(samples, s)
 		}
@@ -118,6 +143,11 @@ func (c metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(mRekeys, s.counters.rekeys, l...)
 		counter(mDPDTimeouts, s.counters.dpdTimeouts, l...)
 		gauge(mBGPRoutes, float64(s.bgpRoutes), l...)
+		for version, cs := range s.ike {
+			for name, v := range cs {
+				counter(mIKEPackets, v, append(l, version, name)...)
+			}
+		}
 	}
 }
 
