@@ -5,11 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vpgw/vpgw/internal/pcaptest"
 )
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seed files in testdata/fuzz from the capture")
@@ -23,27 +23,7 @@ var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seed files in 
 // Files named seed-* are overwritten; crashers kept from fuzzing are not.
 // Without the flag it checks that the committed seeds are current.
 func TestWriteFuzzCorpus(t *testing.T) {
-	for target, files := range fuzzSeeds(t) {
-		dir := filepath.Join("testdata", "fuzz", target)
-		if *updateCorpus {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for name, data := range files {
-			path := filepath.Join(dir, "seed-"+name)
-			content := "go test fuzz v1\n[]byte(" + strconv.Quote(string(data)) + ")\n"
-			if *updateCorpus {
-				if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			if got, err := os.ReadFile(path); err != nil || string(got) != content {
-				t.Errorf("%s is missing or stale (err %v); run with -update-corpus", path, err)
-			}
-		}
-	}
+	pcaptest.SyncFuzzCorpus(t, filepath.Join("testdata", "fuzz"), fuzzSeeds(t), *updateCorpus)
 }
 
 func fuzzSeeds(t *testing.T) map[string]map[string][]byte {

@@ -14,7 +14,7 @@ import (
 func TestBlockedEventsReader(t *testing.T) {
 	h := newHarness(t, nil)
 	events := make(chan ike.Event) // unbuffered: every emit blocks until read
-	h.r.events = events
+	h.r.out.Events = events
 	in, _ := awsDefault()
 	in.ProcessMM2(h.exchange(in.MM1(), vgw500, cgw500))
 	in.ProcessMM4(h.exchange(in.MM3(), vgw500, cgw500))

@@ -162,7 +162,7 @@ func (r *Responder) peerDead(sa *isakmpSA, sent int, waited time.Duration) {
 		if !r.dpd.dead {
 			r.dpd.dead = true
 			r.log.Warn(fmt.Sprintf("%s; keeping %d IPsec SAs and probing on (dpd_timeout_action none)", head, len(r.children)))
-			r.emit(ike.PeerDead{Tunnel: r.cfg.Tunnel, Reason: reason})
+			r.out.Emit(ike.PeerDead{Tunnel: r.cfg.Tunnel, Reason: reason})
 		}
 		r.sendRUThere(sa)
 		r.scheduleDPD(r.cfg.DPDDelay)

@@ -114,7 +114,7 @@ func TestStartupStartReinitiates(t *testing.T) {
 	// A fresh b at the same address.
 	fresh := newPair(t, nil, nil)
 	p.b, p.evB = fresh.b, fresh.evB
-	fresh.b.send = p.sender(func() *Responder { return p.b })
+	fresh.b.out.Send = p.sender(func() *Responder { return p.b })
 	fresh.b.clock = p.clock
 	p.installedB = map[uint32]ike.ChildSA{}
 	p.advance(2 * time.Second)

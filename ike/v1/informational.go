@@ -165,7 +165,7 @@ func (r *Responder) sendInfo(sa *isakmpSA, ps ...isakmp.Payload) {
 	hdr := isakmp.Header{ICookie: sa.ckyI, RCookie: sa.ckyR, Version: isakmp.Version,
 		Exchange: isakmp.ExchangeInformational, MessageID: msgID}
 	pkt, _ := sa.encrypt(hdr, first, chain, iv)
-	r.queue(pkt, sa.local, sa.remote)
+	r.out.Queue(pkt, sa.local, sa.remote)
 }
 
 func (r *Responder) sendDelete(sa *isakmpSA, d *isakmp.Delete) { r.sendInfo(sa, d) }

@@ -385,7 +385,7 @@ func (r *Responder) handleMM6(sa *isakmpSA, in *packet) {
 // initFailed ends our Main Mode; with keep-up another follows.
 func (r *Responder) initFailed(reason string) {
 	r.log.Warn(reason, "peer", r.cfg.Peer)
-	r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
+	r.out.Emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
 	replaces := r.conn.replaces
 	r.abandonMainMode()
 	if replaces != nil && r.sas[replaces.cookies()] == replaces && replaces.state == p1Established {

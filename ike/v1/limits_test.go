@@ -129,7 +129,7 @@ func TestMainModeFlood100k(t *testing.T) {
 	}
 	h := newHarnessLog(t, nil, slog.New(slog.DiscardHandler))
 	var legit []sent
-	h.r.send = func(pkt []byte, local, remote netip.AddrPort) error {
+	h.r.out.Send = func(pkt []byte, local, remote netip.AddrPort) error {
 		if remote == cgw500 || remote == cgw4500 {
 			legit = append(legit, sent{bytes.Clone(pkt), local, remote})
 		}

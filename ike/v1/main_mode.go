@@ -55,7 +55,7 @@ func (r *Responder) handleMM1(in *packet) {
 		case bytes.Equal(old.mm1, in.m.Raw):
 			r.counters.Retransmits++
 			if old.state == p1WaitKE && old.mm != nil {
-				r.queue(old.mm.mm2, in.local, in.remote)
+				r.out.Queue(old.mm.mm2, in.local, in.remote)
 			}
 			return
 		case old.state == p1Failed && r.answerRetransmit(in.m.Raw, old.lastReq, old.lastResp, in):
@@ -101,7 +101,7 @@ func (r *Responder) handleMM1(in *packet) {
 		reason := "IKEv1 Main Mode: " + msg
 		r.log.Log(context.Background(), r.floodLevel(slog.LevelWarn), reason, "from", in.remote)
 		if !r.flood.pressure {
-			r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
+			r.out.Emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
 		}
 		r.failHalfOpen(in, isakmp.NO_PROPOSAL_CHOSEN)
 		r.trackHalfOpen(r.byInit[h.ICookie], in.remote)
@@ -145,7 +145,7 @@ func (r *Responder) handleMM1(in *packet) {
 	r.trackHalfOpen(sa, in.remote)
 	r.log.Log(context.Background(), r.floodLevel(slog.LevelInfo), fmt.Sprintf("Main Mode from %v: chose %s (lifetime %v)", in.remote, st, st.Lifetime),
 		"sa", sa.String(), "nat_t", vids.nat.String(), "dpd", vids.dpd)
-	r.queue(pkt, in.local, in.remote)
+	r.out.Queue(pkt, in.local, in.remote)
 }
 
 // handleMainMode dispatches MM3 and MM5 by the SA's state.
@@ -239,7 +239,7 @@ func (r *Responder) handleMM3(sa *isakmpSA, in *packet) error {
 	sa.lastReq, sa.lastResp = m.Raw, pkt
 	sa.local, sa.remote = in.local, in.remote
 	r.log.Debug("Main Mode: MM4 sent, "+natString(sa, mm.natd), "sa", sa.String())
-	r.queue(pkt, in.local, in.remote)
+	r.out.Queue(pkt, in.local, in.remote)
 	return nil
 }
 
@@ -313,7 +313,7 @@ func (r *Responder) handleMM5(sa *isakmpSA, in *packet) {
 	sa.lastBlock = lastBlock
 	sa.lastReq, sa.lastResp = m.Raw, pkt
 	r.establish(sa)
-	r.queue(pkt, in.local, in.remote)
+	r.out.Queue(pkt, in.local, in.remote)
 	r.runPendingRekeys()
 }
 
@@ -323,7 +323,7 @@ func (r *Responder) handleMM5(sa *isakmpSA, in *packet) {
 func (r *Responder) authFailed(sa *isakmpSA, in *packet, detail string) {
 	reason := "IKE authentication failed: PSK mismatch"
 	r.log.Warn(reason, "from", in.remote, "detail", detail, "sa", sa.String())
-	r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
+	r.out.Emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
 	pkt, err := r.clearNotify(sa.ckyI, sa.ckyR, isakmp.AUTHENTICATION_FAILED)
 	if err != nil {
 		return
@@ -332,7 +332,7 @@ func (r *Responder) authFailed(sa *isakmpSA, in *packet, detail string) {
 	sa.forget()
 	sa.lastReq, sa.lastResp = in.m.Raw, pkt
 	r.startHalfOpenTimer(sa)
-	r.queue(pkt, in.local, in.remote)
+	r.out.Queue(pkt, in.local, in.remote)
 }
 
 // establish makes sa the tunnel's newest ISAKMP SA (either role); sa.remote
@@ -357,7 +357,7 @@ func (r *Responder) establish(sa *isakmpSA) {
 	r.log.Info(fmt.Sprintf("Main Mode: peer %v authenticated with PSK, ISAKMP SA established, %s",
 		sa.remote.Addr(), nat), "sa", sa.String(), "id", sa.peerID, "remote", sa.remote)
 	r.up = true
-	r.emit(ike.IKEUp{Tunnel: r.cfg.Tunnel, Version: ike.IKEv1, Remote: sa.remote, NATT: sa.natDetected})
+	r.out.Emit(ike.IKEUp{Tunnel: r.cfg.Tunnel, Version: ike.IKEv1, Remote: sa.remote, NATT: sa.natDetected})
 	r.onIKEUp()
 	r.startDPD()
 }

@@ -154,7 +154,7 @@ func (r *Responder) handleOurQuick(sa *isakmpSA, qm *quickMode, in *packet) {
 	case qm.state == qmDone && bytes.Equal(in.m.Raw, qm.resp):
 		r.counters.Retransmits++
 		r.log.Debug("QM2 retransmit answered with QM3 from cache", "msgid", qm.msgID, "sa", sa.String())
-		r.queue(qm.qm3, in.local, in.remote)
+		r.out.Queue(qm.qm3, in.local, in.remote)
 	default:
 		r.counters.Unexpected++
 	}
@@ -197,7 +197,7 @@ func (r *Responder) handleQM2(sa *isakmpSA, qm *quickMode, in *packet) {
 	}
 	qm.qm3, _ = sa.encrypt(isakmp.Header{ICookie: sa.ckyI, RCookie: sa.ckyR, Version: isakmp.Version,
 		Exchange: isakmp.ExchangeQuickMode, MessageID: qm.msgID}, first, chain, nextIV)
-	r.queue(qm.qm3, in.local, in.remote)
+	r.out.Queue(qm.qm3, in.local, in.remote)
 	c := &childSA{
 		inSPI: qm.inSPI, outSPI: qm.outSPI, esp: qm.esp, pfs: qm.pfs,
 		localTS: qm.localTS, remoteTS: qm.remoteTS, local: in.local, remote: in.remote,
@@ -285,7 +285,7 @@ func (r *Responder) quickFailed(sa *isakmpSA, qm *quickMode, reason string) {
 	qm.forget()
 	r.keepDone(sa, qm)
 	r.log.Warn(reason, "sa", sa.String(), "msgid", qm.msgID)
-	r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
+	r.out.Emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
 	if old := qm.replaces; old != nil {
 		if old.ourRekey == qm {
 			old.ourRekey = nil

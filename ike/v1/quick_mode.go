@@ -90,7 +90,7 @@ func (r *Responder) handleQuickMode(sa *isakmpSA, in *packet) {
 			r.counters.Retransmits++
 			if qm.state == qmWaitHash3 {
 				r.log.Debug("QM1 retransmit answered from cache", "hdr", h.String())
-				r.queue(qm.resp, in.local, in.remote)
+				r.out.Queue(qm.resp, in.local, in.remote)
 			}
 		case qm.state == qmWaitHash3:
 			r.handleQM3(sa, qm, in)
@@ -151,7 +151,7 @@ func (r *Responder) handleQM1(sa *isakmpSA, in *packet) {
 		qm.state = qmFailed
 		qm.forget()
 		r.log.Warn(refusal.reason, "sa", sa.String(), "msgid", qm.msgID)
-		r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: refusal.reason})
+		r.out.Emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: refusal.reason})
 		r.sendInfo(sa, &isakmp.Notification{DOI: isakmp.DOIIPsec, ProtocolID: isakmp.ProtoIPsecESP,
 			SPI: refusal.spi, NotifyType: refusal.notify})
 		return
@@ -167,7 +167,7 @@ func (r *Responder) handleQM1(sa *isakmpSA, in *packet) {
 		Exchange: isakmp.ExchangeQuickMode, MessageID: qm.msgID}
 	qm.resp, qm.iv = sa.encrypt(hdr, first, chain, qm.iv)
 	r.log.Debug("Quick Mode: QM2 sent", "msgid", qm.msgID, "in", fmt.Sprintf("0x%08x", qm.inSPI), "sa", sa.String())
-	r.queue(qm.resp, in.local, in.remote)
+	r.out.Queue(qm.resp, in.local, in.remote)
 }
 
 // quickRefusal is why a Quick Mode was refused and what to tell the peer.
@@ -337,7 +337,7 @@ func (r *Responder) addChild(sa *isakmpSA, c *childSA, inKeys, outKeys ike.Child
 	r.log.Info(fmt.Sprintf("Quick Mode: IPsec SA %s %s %s %s, TS %s === %s",
 		verb, c, c.esp, pfsString(c.pfs), c.remoteTS, c.localTS),
 		"sa", sa.String(), "udp_encap", c.udpEncap, "lifetime", c.lifetime)
-	r.emit(ike.ChildUp{Child: ike.ChildSA{
+	r.out.Emit(ike.ChildUp{Child: ike.ChildSA{
 		Tunnel: r.cfg.Tunnel, IKEVersion: ike.IKEv1,
 		InSPI: c.inSPI, OutSPI: c.outSPI, ESP: c.esp,
 		InKeys: inKeys, OutKeys: outKeys,

@@ -39,7 +39,7 @@ type outReq struct {
 // sendRequest sends q now and arms its retransmits.
 func (r *Responder) sendRequest(q *outReq) {
 	q.sent, q.wait = r.clock.Now(), retransmitBase
-	r.queue(q.pkt, q.local, q.remote)
+	r.out.Queue(q.pkt, q.local, q.remote)
 	r.armRetransmit(q)
 }
 
@@ -67,7 +67,7 @@ func (r *Responder) retransmitDue(q *outReq) {
 	q.retransmits++
 	r.log.Debug("request retransmitted", "what", q.what, "retransmit", q.retransmits,
 		"after", r.clock.Now().Sub(q.sent).Round(time.Millisecond))
-	r.queue(q.pkt, q.local, q.remote)
+	r.out.Queue(q.pkt, q.local, q.remote)
 	q.wait = time.Duration(float64(q.wait) * retransmitFactor)
 	r.armRetransmit(q)
 }

@@ -134,12 +134,10 @@ const (
 
 // Responder is the IKEv1 responder of one tunnel.
 type Responder struct {
-	cfg    Config
-	send   SendFunc
-	events chan<- ike.Event
-	clock  ike.Clock
-	rand   io.Reader
-	log    *slog.Logger
+	cfg   Config
+	clock ike.Clock
+	rand  io.Reader
+	log   *slog.Logger
 
 	mu       sync.Mutex
 	sas      map[cookiePair]*isakmpSA
@@ -152,19 +150,7 @@ type Responder struct {
 	counters Counters
 	flood    floodState // half-open limits (limits.go)
 	closed   bool
-	outbox   []output // filled under mu, handed to outQ by unlockAndFlush
-
-	outMu      sync.Mutex // guards outQ and sendErrors; never held while blocking
-	outQ       []output
-	sendErrors uint64
-	flushMu    sync.Mutex // held by the one goroutine draining outQ
-}
-
-// output is a packet to send or an event to emit, in production order.
-type output struct {
-	pkt           []byte
-	local, remote netip.AddrPort
-	event         ike.Event
+	out      ike.Outbox // replies and events produced under mu, handed out after it
 }
 
 // NewResponder returns a responder for one tunnel. Events are sent on
@@ -179,13 +165,13 @@ func NewResponder(cfg Config, send SendFunc, events chan<- ike.Event, clock ike.
 	}
 	cfg.Local = cfg.Local.Unmap()
 	cfg.Peer = cfg.Peer.Unmap()
+	log = log.With("tunnel", cfg.Tunnel)
 	return &Responder{
 		cfg:      cfg,
-		send:     send,
-		events:   events,
 		clock:    clock,
 		rand:     rand,
-		log:      log.With("tunnel", cfg.Tunnel),
+		log:      log,
+		out:      ike.Outbox{Send: send, Events: events, Log: log},
 		sas:      make(map[cookiePair]*isakmpSA),
 		byInit:   make(map[uint64]*isakmpSA),
 		children: make(map[uint32]*childSA),
@@ -275,7 +261,7 @@ func (r *Responder) refuseAggressive(in *packet) {
 	if old := r.byInit[h.ICookie]; old != nil {
 		if old.state == p1Failed && bytes.Equal(old.lastReq, in.m.Raw) {
 			r.counters.Retransmits++
-			r.queue(old.lastResp, in.local, in.remote)
+			r.out.Queue(old.lastResp, in.local, in.remote)
 		}
 		return
 	}
@@ -284,62 +270,15 @@ func (r *Responder) refuseAggressive(in *packet) {
 	}
 	r.log.Log(context.Background(), r.floodLevel(slog.LevelWarn), "Aggressive Mode refused: AWS accepts Main Mode only", "from", in.remote)
 	if !r.flood.pressure {
-		r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: "IKEv1 Aggressive Mode refused (Main Mode only)"})
+		r.out.Emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: "IKEv1 Aggressive Mode refused (Main Mode only)"})
 	}
 	r.failHalfOpen(in, isakmp.NO_PROPOSAL_CHOSEN)
 	r.trackHalfOpen(r.byInit[h.ICookie], in.remote)
 }
 
-func (r *Responder) queue(pkt []byte, local, remote netip.AddrPort) {
-	r.outbox = append(r.outbox, output{pkt: pkt, local: local, remote: remote})
-}
-
-func (r *Responder) emit(e ike.Event) { r.outbox = append(r.outbox, output{event: e}) }
-
-// unlockAndFlush releases mu and then hands out what was queued under it.
-// Output is moved to outQ before mu is released, so it leaves in the order
-// it was produced. Whoever gets flushMu drains outQ; everyone else returns
-// at once. So a caller blocked on a full events channel holds no lock the
-// events reader might need (Status, HandlePacket, Close stay usable).
-func (r *Responder) unlockAndFlush() {
-	r.outMu.Lock()
-	r.outQ = append(r.outQ, r.outbox...)
-	r.outMu.Unlock()
-	r.outbox = nil
-	r.mu.Unlock()
-	r.drain()
-}
-
-func (r *Responder) drain() {
-	if !r.flushMu.TryLock() {
-		return // the goroutine holding it will send ours too
-	}
-	for {
-		r.outMu.Lock()
-		q := r.outQ
-		r.outQ = nil
-		if len(q) == 0 {
-			// Released under outMu: anything queued after this check finds
-			// flushMu free and drains it itself.
-			r.flushMu.Unlock()
-			r.outMu.Unlock()
-			return
-		}
-		r.outMu.Unlock()
-		for _, o := range q {
-			if o.event != nil {
-				r.events <- o.event
-				continue
-			}
-			if err := r.send(o.pkt, o.local, o.remote); err != nil {
-				r.outMu.Lock()
-				r.sendErrors++
-				r.outMu.Unlock()
-				r.log.Warn("cannot send IKE message", "to", o.remote, "err", err)
-			}
-		}
-	}
-}
+// unlockAndFlush releases mu and then hands out what was queued under it
+// (see ike.Outbox).
+func (r *Responder) unlockAndFlush() { r.out.UnlockAndFlush(&r.mu) }
 
 // afterFunc runs f under mu after d on the injected clock.
 func (r *Responder) afterFunc(d time.Duration, f func()) ike.Timer {
@@ -420,9 +359,7 @@ func (r *Responder) Counters() Counters {
 
 func (r *Responder) countersLocked() Counters {
 	c := r.counters
-	r.outMu.Lock()
-	c.SendErrors = r.sendErrors
-	r.outMu.Unlock()
+	c.SendErrors = r.out.SendErrors()
 	return c
 }
 

@@ -229,7 +229,7 @@ func (r *Responder) failHalfOpen(in *packet, t isakmp.NotifyType) {
 	r.sas[sa.cookies()] = sa
 	r.byInit[sa.ckyI] = sa
 	r.startHalfOpenTimer(sa)
-	r.queue(pkt, in.local, in.remote)
+	r.out.Queue(pkt, in.local, in.remote)
 }
 
 func (r *Responder) newCookie() (uint64, error) {
@@ -252,7 +252,7 @@ func (r *Responder) answerRetransmit(req, lastReq, lastResp []byte, in *packet) 
 	r.counters.Retransmits++
 	if lastResp != nil {
 		r.log.Debug("retransmitted request answered from cache", "hdr", in.m.Header.String())
-		r.queue(lastResp, in.local, in.remote)
+		r.out.Queue(lastResp, in.local, in.remote)
 	}
 	return true
 }
@@ -283,7 +283,7 @@ func (r *Responder) removeChild(c *childSA, reason string) {
 		return
 	}
 	delete(r.children, c.inSPI)
-	r.emit(ike.ChildDown{Tunnel: r.cfg.Tunnel, InSPI: c.inSPI, OutSPI: c.outSPI, Reason: reason})
+	r.out.Emit(ike.ChildDown{Tunnel: r.cfg.Tunnel, InSPI: c.inSPI, OutSPI: c.outSPI, Reason: reason})
 }
 
 // maybeDown emits IKEDown once the tunnel has neither an established
@@ -294,7 +294,7 @@ func (r *Responder) maybeDown(reason string) {
 	}
 	r.up = false
 	r.stopDPD()
-	r.emit(ike.IKEDown{Tunnel: r.cfg.Tunnel, Reason: reason})
+	r.out.Emit(ike.IKEDown{Tunnel: r.cfg.Tunnel, Reason: reason})
 	r.tunnelDown()
 }
 
@@ -313,7 +313,7 @@ func (r *Responder) clearAll(reason string) {
 	if r.up {
 		r.up = false
 		r.stopDPD()
-		r.emit(ike.IKEDown{Tunnel: r.cfg.Tunnel, Reason: reason})
+		r.out.Emit(ike.IKEDown{Tunnel: r.cfg.Tunnel, Reason: reason})
 		r.tunnelDown()
 	}
 }

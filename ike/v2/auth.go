@@ -33,7 +33,7 @@ func (r *Responder) handleAuth(sa *ikeSA, req *request) (reply []message.Payload
 	if reason := s.verifyPeer(); reason != "" {
 		// Tell the peer, forget the SA once retransmits stop mattering.
 		r.log.Warn(reason, "from", req.remote, "spi", sa.String())
-		r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
+		r.out.Emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
 		sa.state = saFailed
 		sa.ni, sa.nr = nil, nil
 		r.startHalfOpenTimer(sa)
@@ -120,7 +120,7 @@ func (s *authState) establish() {
 	}
 	r.log.Info(fmt.Sprintf("IKE_AUTH: peer %v authenticated with PSK (id %s), IKE_SA established%s",
 		s.req.remote.Addr(), sa.peerID, nat), "spi", sa.String())
-	r.emit(ike.IKEUp{Tunnel: r.cfg.Tunnel, Version: ike.IKEv2, Remote: s.req.remote, NATT: sa.natt})
+	r.out.Emit(ike.IKEUp{Tunnel: r.cfg.Tunnel, Version: ike.IKEv2, Remote: s.req.remote, NATT: sa.natt})
 	r.onIKEUp()
 }
 

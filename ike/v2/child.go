@@ -52,7 +52,7 @@ func (r *Responder) negotiateChild(sa *ikeSA, req childRequest) childResult {
 	if err != nil {
 		reason := req.exchange + ": CHILD_SA: " + err.Error()
 		r.log.Warn(reason, "spi", sa.String())
-		r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
+		r.out.Emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
 		return childFailed(message.NO_PROPOSAL_CHOSEN, nil)
 	}
 	if group != 0 && (req.ke == nil || suite.DHGroup(req.ke.Group) != group) {
@@ -72,7 +72,7 @@ func (r *Responder) negotiateChild(sa *ikeSA, req childRequest) childResult {
 		reason := fmt.Sprintf("%s: CHILD_SA: traffic selectors unacceptable: peer proposed %s === %s; tunnel allows %v === %v",
 			req.exchange, tsList(tsiP.Selectors), tsList(tsrP.Selectors), r.cfg.AllowedRemoteTS, r.cfg.AllowedLocalTS)
 		r.log.Warn(reason, "spi", sa.String())
-		r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
+		r.out.Emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
 		return childFailed(message.TS_UNACCEPTABLE, nil)
 	}
 	if message.FindNotify(req.payloads, message.USE_TRANSPORT_MODE) != nil {

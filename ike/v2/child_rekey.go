@@ -189,7 +189,7 @@ func (r *Responder) childRekeyRefused(owner *ikeSA, old *childSA, rk *childRekey
 	r.log.Warn(fmt.Sprintf("CHILD_SA rekey refused by peer: %s; retrying in %v", n.NotifyType, rekeyRetryDelay), "child", old.String())
 	switch n.NotifyType {
 	case message.NO_PROPOSAL_CHOSEN, message.TS_UNACCEPTABLE, message.INVALID_KE_PAYLOAD:
-		r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: "CHILD_SA rekey: customer gateway answered " + n.NotifyType.String()})
+		r.out.Emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: "CHILD_SA rekey: customer gateway answered " + n.NotifyType.String()})
 	}
 	if n.NotifyType == message.CHILD_SA_NOT_FOUND {
 		return // the peer has no such child any more; its expiry will clean up

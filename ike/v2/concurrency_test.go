@@ -14,7 +14,7 @@ import (
 func TestBlockedEventsReader(t *testing.T) {
 	h := newHarness(t, nil)
 	events := make(chan ike.Event) // unbuffered: every emit blocks until read
-	h.r.events = events
+	h.r.out.Events = events
 	in := newDefaultInitiator()
 	req, _ := in.SAInit()
 	h.r.HandlePacket(req, vgw500, cgw500)

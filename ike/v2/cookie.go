@@ -131,5 +131,5 @@ func (r *Responder) sendCookie(m *message.Message, ni []byte, local, remote neti
 		return
 	}
 	r.counters.CookiesSent++
-	r.queue(pkt, local, remote)
+	r.out.Queue(pkt, local, remote)
 }

@@ -377,7 +377,7 @@ func TestFlood100k(t *testing.T) {
 	h := newHarnessLog(t, nil, quiet)
 	var legit []sent
 	var others int
-	h.r.send = func(pkt []byte, local, remote netip.AddrPort) error {
+	h.r.out.Send = func(pkt []byte, local, remote netip.AddrPort) error {
 		if remote == cgw500 || remote == cgw4500 {
 			legit = append(legit, sent{bytes.Clone(pkt), local, remote})
 		} else {

@@ -129,12 +129,12 @@ func (r *Responder) peerDead(sa *ikeSA, q *outReq, reason string) {
 		if !r.dpd.dead {
 			r.dpd.dead = true
 			r.log.Warn(head+", keeping SAs (dpd_timeout_action none)", "peer", r.cfg.Peer, "spi", sa.String())
-			r.emit(ike.PeerDead{Tunnel: r.cfg.Tunnel, Reason: reason})
+			r.out.Emit(ike.PeerDead{Tunnel: r.cfg.Tunnel, Reason: reason})
 		}
 		// Keep asking, same message ID, so a returning peer is noticed.
 		q.steady = max(r.cfg.DPDDelay, dpdRetransmitBase)
 		q.retransmits++
-		r.queue(q.pkt, sa.local, sa.remote)
+		r.out.Queue(q.pkt, sa.local, sa.remote)
 		r.armRetransmit(sa, q)
 	case DPDActionRestart:
 		r.log.Warn(head+", restarting", "peer", r.cfg.Peer, "spi", sa.String())

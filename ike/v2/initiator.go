@@ -156,7 +156,7 @@ func (r *Responder) sendSAInit(st *initState) {
 		},
 	}
 	r.conn.init = q
-	r.queue(pkt, st.local, st.remote)
+	r.out.Queue(pkt, st.local, st.remote)
 	r.armRetransmit(nil, q)
 }
 
@@ -349,7 +349,7 @@ func (r *Responder) authResponse(sa *ikeSA, off *ourOffer, ps []message.Payload)
 	}
 	r.log.Info(fmt.Sprintf("IKE_AUTH: peer %v authenticated with PSK (id %s), IKE_SA established (initiated by us)%s",
 		sa.remote.Addr(), sa.peerID, nat), "spi", sa.String())
-	r.emit(ike.IKEUp{Tunnel: r.cfg.Tunnel, Version: ike.IKEv2, Remote: sa.remote, NATT: sa.natt})
+	r.out.Emit(ike.IKEUp{Tunnel: r.cfg.Tunnel, Version: ike.IKEv2, Remote: sa.remote, NATT: sa.natt})
 	r.onIKEUp()
 
 	ni, nr := sa.ni, sa.nr
@@ -357,7 +357,7 @@ func (r *Responder) authResponse(sa *ikeSA, off *ourOffer, ps []message.Payload)
 	if n := firstNotifyError(ps); n != nil {
 		reason := fmt.Sprintf("IKE_AUTH: CHILD_SA: customer gateway answered %s", n.NotifyType)
 		r.log.Warn(reason, "spi", sa.String())
-		r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
+		r.out.Emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
 		return
 	}
 	if findType(ps, message.PayloadSA) == nil {
@@ -378,7 +378,7 @@ func (r *Responder) authResponse(sa *ikeSA, off *ourOffer, ps []message.Payload)
 // asks the peer to delete its half.
 func (r *Responder) childRefused(sa *ikeSA, off *ourOffer, reason string) {
 	r.log.Warn(reason, "spi", sa.String())
-	r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
+	r.out.Emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
 	r.request(sa, &outReq{exchange: message.INFORMATIONAL, what: "DELETE of a refused CHILD_SA",
 		payloads: []message.Payload{message.DeleteESP(off.inSPI)}, movable: true})
 }
@@ -444,7 +444,7 @@ func (r *Responder) takeChild(sa, owner *ikeSA, off *ourOffer, ps []message.Payl
 // initFailed ends the initiation attempt; with keep-up another follows.
 func (r *Responder) initFailed(reason string) {
 	r.log.Warn(reason, "peer", r.cfg.Peer)
-	r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
+	r.out.Emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
 	if r.conn.init != nil {
 		stopTimer(&r.conn.init.timer)
 	}

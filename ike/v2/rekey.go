@@ -184,7 +184,7 @@ func (r *Responder) ikeRekeyResponse(old *ikeSA, rk *ikeRekey, ps []message.Payl
 		}
 		r.log.Warn(fmt.Sprintf("IKE_SA rekey refused by peer: %s; retrying in %v", n.NotifyType, rekeyRetryDelay), "spi", old.String())
 		if n.NotifyType == message.NO_PROPOSAL_CHOSEN {
-			r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: "IKE SA rekey: customer gateway answered NO_PROPOSAL_CHOSEN"})
+			r.out.Emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: "IKE SA rekey: customer gateway answered NO_PROPOSAL_CHOSEN"})
 		}
 		stopTimer(&old.rekeyTimer)
 		old.rekeyTimer = r.afterFunc(rekeyRetryDelay, func() { old.rekeyTimer = nil; r.ikeRekeyDue(old) })
@@ -327,7 +327,7 @@ func (r *Responder) rekeyIKE(old *ikeSA, req *request, sap *message.SA, ni []byt
 	if err != nil {
 		reason := "IKE SA rekey: " + err.Error()
 		r.log.Warn(reason, "spi", old.String())
-		r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
+		r.out.Emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
 		return errorNotify(message.NO_PROPOSAL_CHOSEN, nil)
 	}
 	if len(prop.SPI) != 8 || binary.BigEndian.Uint64(prop.SPI) == 0 {

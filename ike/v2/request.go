@@ -116,7 +116,7 @@ func (r *Responder) sendNext(sa *ikeSA) {
 		q.pkt, q.id, q.sent, q.wait = pkt, h.MessageID, r.clock.Now(), q.base
 		sa.inflight = q
 		r.log.Debug("request sent", "what", q.what, "hdr", h.String())
-		r.queue(pkt, sa.local, sa.remote)
+		r.out.Queue(pkt, sa.local, sa.remote)
 		r.armRetransmit(sa, q)
 	}
 }
@@ -164,9 +164,9 @@ func (r *Responder) retransmitDue(sa *ikeSA, q *outReq) {
 	q.retransmits++
 	r.log.Debug("request retransmitted", "what", q.what, "retransmit", q.retransmits, "after", elapsed.Round(time.Millisecond))
 	if sa != nil {
-		r.queue(q.pkt, sa.local, sa.remote)
+		r.out.Queue(q.pkt, sa.local, sa.remote)
 	} else {
-		r.queue(q.pkt, q.local, q.remote)
+		r.out.Queue(q.pkt, q.local, q.remote)
 	}
 	if q.steady == 0 {
 		q.wait = time.Duration(float64(q.wait) * retransmitFactor)

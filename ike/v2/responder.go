@@ -125,36 +125,22 @@ const (
 
 // Responder is the IKEv2 responder of one tunnel.
 type Responder struct {
-	cfg    Config
-	send   SendFunc
-	events chan<- ike.Event
-	clock  ike.Clock
-	rand   io.Reader
-	log    *slog.Logger
+	cfg   Config
+	clock ike.Clock
+	rand  io.Reader
+	log   *slog.Logger
 
 	mu       sync.Mutex
 	sas      map[uint64]*ikeSA // by our SPI (SPIr, or SPIi for SAs we initiated)
 	byInit   map[uint64]*ikeSA // by the peer's SPIi, to answer IKE_SA_INIT retransmits
 	counters Counters
 	closed   bool
-	outbox   []output   // filled under mu, handed to outQ by unlockAndFlush
+	out      ike.Outbox // replies and events produced under mu, handed out after it
 	flood    floodState // half-open limits and cookies (limits.go)
 
 	lastIKE time.Time  // when the peer last sent a valid message
 	dpd     dpdState   // dpd.go
 	conn    connecting // initiator.go
-
-	outMu      sync.Mutex // guards outQ and sendErrors; never held while blocking
-	outQ       []output
-	sendErrors uint64
-	flushMu    sync.Mutex // held by the one goroutine draining outQ
-}
-
-// output is a packet to send or an event to emit, in production order.
-type output struct {
-	pkt           []byte
-	local, remote netip.AddrPort
-	event         ike.Event
 }
 
 // NewResponder returns a responder for one tunnel. Events are sent on
@@ -172,13 +158,13 @@ func NewResponder(cfg Config, send SendFunc, events chan<- ike.Event, clock ike.
 	}
 	cfg.Local = cfg.Local.Unmap()
 	cfg.Peer = cfg.Peer.Unmap()
+	log = log.With("tunnel", cfg.Tunnel)
 	return &Responder{
 		cfg:    cfg,
-		send:   send,
-		events: events,
 		clock:  clock,
 		rand:   rand,
-		log:    log.With("tunnel", cfg.Tunnel),
+		log:    log,
+		out:    ike.Outbox{Send: send, Events: events, Log: log},
 		sas:    make(map[uint64]*ikeSA),
 		byInit: make(map[uint64]*ikeSA),
 	}
@@ -249,7 +235,7 @@ func (r *Responder) handle(pkt []byte, local, remote netip.AddrPort) {
 		}
 		r.counters.Retransmits++
 		r.log.Debug("retransmitted request answered from cache", "hdr", h.String())
-		r.queue(sa.lastResp, local, remote)
+		r.out.Queue(sa.lastResp, local, remote)
 		return
 	default:
 		r.counters.BadMessageID++
@@ -324,7 +310,7 @@ func (r *Responder) respond(sa *ikeSA, req message.Header, reply []message.Paylo
 	}
 	sa.nextRecvID = req.MessageID + 1
 	sa.lastResp = pkt
-	r.queue(pkt, local, remote)
+	r.out.Queue(pkt, local, remote)
 }
 
 // sendRequest sends a request of ours once, outside the request queue
@@ -341,59 +327,12 @@ func (r *Responder) sendRequest(sa *ikeSA, exchange message.ExchangeType, payloa
 		return
 	}
 	sa.nextSendID++
-	r.queue(pkt, sa.local, sa.remote)
+	r.out.Queue(pkt, sa.local, sa.remote)
 }
 
-func (r *Responder) queue(pkt []byte, local, remote netip.AddrPort) {
-	r.outbox = append(r.outbox, output{pkt: pkt, local: local, remote: remote})
-}
-
-func (r *Responder) emit(e ike.Event) { r.outbox = append(r.outbox, output{event: e}) }
-
-// unlockAndFlush releases mu and then hands out what was queued under it.
-// Output is moved to outQ before mu is released, so it leaves in the order
-// it was produced. Whoever gets flushMu drains outQ; everyone else returns
-// at once. So a caller blocked on a full events channel holds no lock the
-// events reader might need (Status, HandlePacket, Close stay usable).
-func (r *Responder) unlockAndFlush() {
-	r.outMu.Lock()
-	r.outQ = append(r.outQ, r.outbox...)
-	r.outMu.Unlock()
-	r.outbox = nil
-	r.mu.Unlock()
-	r.drain()
-}
-
-func (r *Responder) drain() {
-	if !r.flushMu.TryLock() {
-		return // the goroutine holding it will send ours too
-	}
-	for {
-		r.outMu.Lock()
-		q := r.outQ
-		r.outQ = nil
-		if len(q) == 0 {
-			// Released under outMu: anything queued after this check finds
-			// flushMu free and drains it itself.
-			r.flushMu.Unlock()
-			r.outMu.Unlock()
-			return
-		}
-		r.outMu.Unlock()
-		for _, o := range q {
-			if o.event != nil {
-				r.events <- o.event
-				continue
-			}
-			if err := r.send(o.pkt, o.local, o.remote); err != nil {
-				r.outMu.Lock()
-				r.sendErrors++
-				r.outMu.Unlock()
-				r.log.Warn("cannot send IKE message", "to", o.remote, "err", err)
-			}
-		}
-	}
-}
+// unlockAndFlush releases mu and then hands out what was queued under it
+// (see ike.Outbox).
+func (r *Responder) unlockAndFlush() { r.out.UnlockAndFlush(&r.mu) }
 
 // afterFunc runs f under mu after d on the injected clock.
 func (r *Responder) afterFunc(d time.Duration, f func()) ike.Timer {
@@ -474,9 +413,7 @@ func (r *Responder) Counters() Counters {
 
 func (r *Responder) countersLocked() Counters {
 	c := r.counters
-	r.outMu.Lock()
-	c.SendErrors = r.sendErrors
-	r.outMu.Unlock()
+	c.SendErrors = r.out.SendErrors()
 	return c
 }
 

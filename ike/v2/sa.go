@@ -213,7 +213,7 @@ func (r *Responder) removeSA(sa *ikeSA, reason string) {
 	}
 	sa.children = nil
 	if wasUp && !r.anyEstablished() {
-		r.emit(ike.IKEDown{Tunnel: r.cfg.Tunnel, Reason: reason})
+		r.out.Emit(ike.IKEDown{Tunnel: r.cfg.Tunnel, Reason: reason})
 		r.tunnelDown()
 	}
 }
@@ -244,14 +244,14 @@ func (r *Responder) announce(c *childSA) {
 		return
 	}
 	c.announced = true
-	r.emit(ike.ChildUp{Child: c.up})
+	r.out.Emit(ike.ChildUp{Child: c.up})
 }
 
 // childDown stops c's timers and reports it gone, if it was ever announced.
 func (r *Responder) childDown(c *childSA, reason string) {
 	c.stopTimers()
 	if c.announced {
-		r.emit(ike.ChildDown{Tunnel: r.cfg.Tunnel, InSPI: c.inSPI, OutSPI: c.outSPI, Reason: reason})
+		r.out.Emit(ike.ChildDown{Tunnel: r.cfg.Tunnel, InSPI: c.inSPI, OutSPI: c.outSPI, Reason: reason})
 	}
 }
 

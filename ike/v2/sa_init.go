@@ -46,7 +46,7 @@ func (r *Responder) handleSAInit(m *message.Message, local, remote netip.AddrPor
 		if bytes.Equal(old.initReq, m.Raw) {
 			r.counters.Retransmits++
 			r.log.Debug("IKE_SA_INIT retransmit answered from cache", "spi", old.String())
-			r.queue(old.initResp, local, remote)
+			r.out.Queue(old.initResp, local, remote)
 			return
 		}
 		if old.state != saEstablished {
@@ -87,7 +87,7 @@ func (r *Responder) handleSAInit(m *message.Message, local, remote netip.AddrPor
 		r.startHalfOpenTimer(sa)
 		r.trackHalfOpen(sa, remote, verified)
 	}
-	r.queue(pkt, local, remote)
+	r.out.Queue(pkt, local, remote)
 }
 
 // process runs the steps. It returns the reply payloads and, when the
@@ -130,7 +130,7 @@ func (s *saInitState) pickProposal() []message.Payload {
 	if err != nil {
 		reason := "IKE_SA_INIT: " + err.Error()
 		r.log.Warn(reason, "from", s.remote)
-		r.emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
+		r.out.Emit(ike.NegotiationFailed{Tunnel: r.cfg.Tunnel, Reason: reason})
 		return errorNotify(message.NO_PROPOSAL_CHOSEN, nil)
 	}
 	s.proposal, s.suite = prop, st
