@@ -63,8 +63,9 @@ func (c *counters) in(bytes int) {
 	c.bytesIn.Add(uint64(bytes))
 }
 
-func (c *counters) out(bytes int) {
-	c.packetsOut.Add(1)
+// outN counts a batch of outbound packets, bytes in all.
+func (c *counters) outN(packets, bytes int) {
+	c.packetsOut.Add(uint64(packets))
 	c.bytesOut.Add(uint64(bytes))
 }
 

@@ -49,14 +49,17 @@ const (
 // Endpoint owns the sockets of one local (outside) IPv4 address and maps
 // inbound SPIs to the SA and tunnel that take them.
 //
-// Goroutines: one Routine per socket reads batches. IKE datagrams go to the
-// IKE handler synchronously; ESP packets are opened, policy-checked and
-// written to their tunnel's TUN from the same goroutine, in arrival order.
+// Goroutines (receive.go): one routineReceive per socket reads batches; IKE
+// datagrams go to the IKE handler synchronously. ESP batches are opened by
+// the shared crypto workers (queues.go) and then checked against the replay
+// window and policy and written to their tunnel's TUN, in arrival order, by
+// one routineSequentialReceiver per ESP socket (UDP 4500, raw ESP).
 type Endpoint struct {
-	local netip.Addr
-	conns Conns
-	onIKE IKEHandler
-	log   *slog.Logger
+	local  netip.Addr
+	conns  Conns
+	onIKE  IKEHandler
+	log    *slog.Logger
+	crypto *cryptoQueues // the shared crypto workers' queues, until Close
 
 	inbound  atomic.Pointer[spiMap] // copy-on-write; readers never lock
 	counters counters               // drops with no tunnel to blame (no_sa, malformed)
@@ -64,7 +67,7 @@ type Endpoint struct {
 	mu      sync.Mutex // guards the writers of inbound, and tunnels
 	tunnels map[*Tunnel]struct{}
 	closed  atomic.Bool
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // the socket routines and every tunnel's routines
 }
 
 type inboundSA struct {
@@ -83,10 +86,15 @@ func NewEndpoint(local netip.Addr, conns Conns, onIKE IKEHandler, log *slog.Logg
 		tunnels: make(map[*Tunnel]struct{}),
 	}
 	e.inbound.Store(&spiMap{})
-	e.wg.Add(3)
-	go e.routineReceive(conns.IKE, PortIKE)
-	go e.routineReceive(conns.NATT, PortNATT)
-	go e.routineReceive(conns.ESP, 0)
+	e.crypto = acquireWorkers()
+	depth := sequentialDepth(socketBatchSize, e.crypto.workers)
+	natt, raw := newInPipe(depth), newInPipe(depth)
+	e.wg.Add(5)
+	go e.routineReceive(conns.IKE, PortIKE, newInPipe(0))
+	go e.routineReceive(conns.NATT, PortNATT, natt)
+	go e.routineSequentialReceiver(natt)
+	go e.routineReceive(conns.ESP, 0, raw)
+	go e.routineSequentialReceiver(raw)
 	return e
 }
 
@@ -120,7 +128,8 @@ func (e *Endpoint) SendIKE(pkt []byte, localPort uint16, remote netip.AddrPort) 
 }
 
 // Close closes every tunnel of the endpoint, then the sockets, and waits for
-// the read loops to end.
+// the endpoint's routines to end (including those of a tunnel another
+// goroutine is closing); the last Endpoint closed stops the crypto workers.
 func (e *Endpoint) Close() error {
 	if e.closed.Swap(true) {
 		return nil
@@ -140,7 +149,8 @@ func (e *Endpoint) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	e.wg.Wait()
+	e.wg.Wait()      // no more writers to the crypto queues
+	releaseWorkers() // the last one out stops the workers
 	return errors.Join(errs...)
 }
 

@@ -19,6 +19,9 @@ const (
 
 	// socketBatchSize is how many datagrams one recvmmsg may return.
 	socketBatchSize = 64
+	// maxTUNBatch is the most packets read from a TUN at once (wireguard's
+	// conn.IdealBatchSize, the largest tun.Device.BatchSize).
+	maxTUNBatch = 128
 )
 
 func init() {
@@ -27,44 +30,138 @@ func init() {
 	}
 }
 
-// packetBuffer is one pooled, fixed-size packet buffer.
+// packetBuffer is one fixed-size packet buffer.
 type packetBuffer [bufSize]byte
 
-var bufferPool = sync.Pool{New: func() any { return new(packetBuffer) }}
+// Containers carry one batch through a pipeline (queues.go). Each is made in
+// two allocations, its struct and its buffers, and recycled through its
+// pipeline's freeList; the steady state allocates nothing.
 
-// batch is the per-goroutine working set of a read loop: buffers, sizes and
-// socket messages, allocated once when the loop starts and reused for every
-// packet, so the steady state allocates nothing.
-type batch struct {
-	elems []*packetBuffer
-	bufs  [][]byte       // bufs[i] is all of elems[i]
-	sizes []int          // TUN read sizes
-	msgs  []mmsg.Message // socket I/O
-	sys   mmsg.Scratch   // the kernel's view of msgs; owned with the batch
-	out   [][]byte       // packets gathered for one TUN write
+// freeList recycles the containers of one pipeline (a tunnel's outbound, a
+// socket's inbound). Unlike a sync.Pool it is not emptied by garbage
+// collections, which would have whole batches of buffers made again; it
+// holds at most as many containers as the pipeline's queues, and they are
+// garbage once the pipeline stops and drains it.
+type freeList[T interface{ reset() }] struct {
+	free  chan T
+	newEl func() T
 }
 
-func getBatch(n int) *batch {
-	b := &batch{
-		elems: make([]*packetBuffer, n),
-		bufs:  make([][]byte, n),
-		sizes: make([]int, n),
-		msgs:  make([]mmsg.Message, n),
-		out:   make([][]byte, 0, n),
-	}
-	for i := range b.elems {
-		b.elems[i] = bufferPool.Get().(*packetBuffer)
-		b.bufs[i] = b.elems[i][:]
-	}
-	return b
+func newFreeList[T interface{ reset() }](n int, newEl func() T) freeList[T] {
+	return freeList[T]{free: make(chan T, n), newEl: newEl}
 }
 
-// put returns the buffers to the pool and clears every pointer.
-func (b *batch) put() {
-	for i, e := range b.elems {
-		bufferPool.Put(e)
-		b.elems[i], b.bufs[i] = nil, nil
-		b.msgs[i] = mmsg.Message{}
+func (f freeList[T]) get() T {
+	select {
+	case el := <-f.free:
+		return el
+	default:
+		return f.newEl()
 	}
-	clear(b.out[:cap(b.out)])
+}
+
+// put resets el and keeps it for the next get (or drops it when full).
+func (f freeList[T]) put(el T) {
+	el.reset()
+	select {
+	case f.free <- el:
+	default:
+	}
+}
+
+// drain drops every container held; the pipeline must have stopped.
+func (f freeList[T]) drain() {
+	for {
+		select {
+		case <-f.free:
+		default:
+			return
+		}
+	}
+}
+
+// outElems is one batch read from a TUN on its way out (send.go). The
+// embedded Mutex is locked by the TUN reader before the container is queued
+// and unlocked by the encryption worker once every packet is sealed; the
+// sequential sender's Lock waits for that.
+type outElems struct {
+	sync.Mutex
+	bufs  [][]byte // bufs[i] is all of one buffer; len is the TUN's batch
+	sizes []int    // TUN read sizes
+
+	o    *outbound      // the SA and destination of the whole batch
+	pkts []sealJob      // the packets to seal, in sequence order
+	msgs []mmsg.Message // the sealed packets, written by the worker
+
+	bufArr  [maxTUNBatch][]byte
+	sizeArr [maxTUNBatch]int
+	pktArr  [maxTUNBatch]sealJob
+	msgArr  [maxTUNBatch]mmsg.Message
+}
+
+// sealJob is one packet of an outElems: the inner packet of size bytes in
+// bufs[i], prepared (prepareSeal) as bufs[i][start:ptEnd] and sealed with
+// seq.
+type sealJob struct {
+	i, size, start, ptEnd int
+	seq                   uint32
+}
+
+// newOutElems makes a container for batches of n ≤ maxTUNBatch packets.
+func newOutElems(n int) *outElems {
+	el := new(outElems)
+	mem := make([]packetBuffer, n)
+	for i := range mem {
+		el.bufArr[i] = mem[i][:]
+	}
+	el.bufs, el.sizes = el.bufArr[:n], el.sizeArr[:n]
+	el.pkts, el.msgs = el.pktArr[:0], el.msgArr[:0]
+	return el
+}
+
+// reset clears the container's pointers to anything but its own buffers.
+func (el *outElems) reset() {
+	el.o = nil
+	clear(el.msgs)
+	el.msgs = el.msgs[:0]
+	el.pkts = el.pkts[:0]
+}
+
+// inElems is one recvmmsg batch on its way in (receive.go), locked like
+// outElems while the decryption worker has it.
+type inElems struct {
+	sync.Mutex
+	bufs [socketBatchSize][]byte
+	msgs [socketBatchSize]mmsg.Message // msgs[i].Buf is bufs[i] after headroom
+	pkts []openJob                     // the ESP packets of the batch, in arrival order
+
+	pktArr [socketBatchSize]openJob
+}
+
+// openJob is one ESP packet of an inElems, bufs[i][off:off+n]. The reader
+// fills sa, t, i, off, n and seq; the worker the rest.
+type openJob struct {
+	sa        *SA
+	t         *Tunnel
+	i, off, n int
+	seq       uint32
+	authed    bool   // the ICV was verified: the window may move
+	inner     []byte // the inner packet, when err is nil
+	err       error
+}
+
+func newInElems() *inElems {
+	el := new(inElems)
+	mem := make([]packetBuffer, socketBatchSize)
+	for i := range mem {
+		el.bufs[i] = mem[i][:]
+		el.msgs[i].Buf = mem[i][headroom : headroom+MaxPacketSize]
+	}
+	el.pkts = el.pktArr[:0]
+	return el
+}
+
+func (el *inElems) reset() {
+	clear(el.pkts)
+	el.pkts = el.pkts[:0]
 }

@@ -1,18 +1,26 @@
 package esp
 
-// Inbound pipeline, one goroutine per socket (routineReceive), all sequential:
+// Inbound pipeline of a socket (wireguard-go's, see queues.go):
 //
-//  1. recvmmsg a batch into pooled buffers at offset headroom (mmsg.Conn;
-//     the batch's Scratch holds the kernel headers, sources are AddrPorts).
-//  2. Demultiplex: UDP 500 → IKE handler; UDP 4500 → four zero bytes: IKE
-//     (marker stripped), a lone 0xFF: NAT keepalive (ignored), else ESP;
-//     raw → strip the IPv4 header (IHL), ESP.
-//  3. ESP: SPI → SA and tunnel from the atomic snapshot map; SA.Open checks
-//     the replay window, ICV, padding and next header in place.
-//  4. Policy: the inner destination must be in the tunnel's AllowedDst;
-//     then the MSS option of TCP SYNs is clamped (mss.go).
-//  5. Consecutive packets for one tunnel are written to its TUN in one
-//     batch, at offset headroom in front of the inner packet.
+//  1. routineReceive, one per socket, sequential: recvmmsg a batch into a
+//     pooled inElems at offset headroom (mmsg.Conn; the reader's Scratch
+//     holds the kernel headers, sources are AddrPorts). Demultiplex: UDP
+//     500 → IKE handler; UDP 4500 → four zero bytes: IKE (marker stripped),
+//     a lone 0xFF: NAT keepalive (ignored), else ESP; raw → strip the IPv4
+//     header (IHL), ESP. For ESP: SPI → SA and tunnel from the atomic
+//     snapshot map, length and alignment checks, and an early replay check
+//     (SA.mayAccept) so that replays cost no crypto. If the batch holds
+//     ESP, lock it, put it on the socket's receive queue, then on the
+//     device-wide decryption queue. IKE is handled right here.
+//  2. routineDecryption, one per CPU, parallel: check the ICV, decrypt and
+//     parse the trailer of each packet in place (SA.decrypt); unlock.
+//  3. routineSequentialReceiver, one per ESP socket, sequential: Lock the
+//     next container (wait for its worker), then for each packet in arrival
+//     order: the replay window, only for authenticated packets (SA.accept,
+//     RFC 4303 §3.4.3); the policy (the inner destination must be in the
+//     tunnel's AllowedDst); MSS clamping of TCP SYNs (mss.go). Consecutive
+//     packets for one tunnel are written to its TUN in one batch, at offset
+//     headroom in front of the inner packet.
 //
 // Drops are counted (tunnel, SA, or endpoint when no tunnel is known).
 
@@ -23,10 +31,34 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vpgw/vpgw/esp/mmsg"
 )
 
-func (e *Endpoint) routineReceive(c PacketConn, port uint16) {
+// inPipe is the inbound pipeline of one socket: the sequential receive
+// queue and the free list of its containers.
+type inPipe struct {
+	q    chan *inElems // nil on the IKE socket, which carries no ESP
+	free freeList[*inElems]
+}
+
+func newInPipe(depth int) inPipe {
+	// One more each for the reader and the sequential receiver.
+	p := inPipe{free: newFreeList(depth+2, newInElems)}
+	if depth > 0 {
+		p.q = make(chan *inElems, depth)
+	}
+	return p
+}
+
+// routineReceive reads socket c into pipeline p; it closes p.q on return.
+func (e *Endpoint) routineReceive(c PacketConn, port uint16, p inPipe) {
 	defer e.wg.Done()
+	if p.q != nil {
+		defer close(p.q) // the only writer: stops the sequential receiver
+	} else {
+		defer p.free.drain() // no receiver to do it
+	}
 	name := "esp"
 	if port != 0 {
 		name = "udp/" + strconv.Itoa(int(port))
@@ -34,14 +66,11 @@ func (e *Endpoint) routineReceive(c PacketConn, port uint16) {
 	e.log.Debug("routine receive started", "socket", name)
 	defer e.log.Debug("routine receive stopped", "socket", name)
 
-	b := getBatch(socketBatchSize)
-	defer b.put()
-	for i := range b.msgs {
-		b.msgs[i].Buf = b.bufs[i][headroom : headroom+MaxPacketSize]
-	}
-	w := tunWriter{out: b.out}
+	var sys mmsg.Scratch // the kernel's view of the batch being read
+	el := p.free.get()
+	defer func() { p.free.put(el) }()
 	for {
-		n, err := c.ReadBatch(b.msgs, &b.sys)
+		n, err := c.ReadBatch(el.msgs[:], &sys)
 		if err != nil {
 			if e.closed.Load() || isClosed(err) {
 				return
@@ -51,12 +80,12 @@ func (e *Endpoint) routineReceive(c PacketConn, port uint16) {
 			continue
 		}
 		for i := 0; i < n; i++ {
-			m := &b.msgs[i]
+			m := &el.msgs[i]
 			if m.Flags&unix.MSG_TRUNC != 0 || m.N > MaxPacketSize {
 				e.counters.drop(DropMalformed, 1)
 				continue
 			}
-			pkt := b.bufs[i][headroom : headroom+m.N]
+			pkt := el.bufs[i][headroom : headroom+m.N]
 			switch port {
 			case PortIKE:
 				e.deliverIKE(pkt, port, m.Addr)
@@ -67,7 +96,7 @@ func (e *Endpoint) routineReceive(c PacketConn, port uint16) {
 				case len(pkt) >= 4 && binary.BigEndian.Uint32(pkt) == 0:
 					e.deliverIKE(pkt[4:], port, m.Addr)
 				default:
-					e.receiveESP(b.bufs[i], headroom, len(pkt), &w)
+					e.stageESP(el, i, headroom, len(pkt))
 				}
 			default:
 				ihl := 0
@@ -78,10 +107,15 @@ func (e *Endpoint) routineReceive(c PacketConn, port uint16) {
 					e.counters.drop(DropMalformed, 1)
 					continue
 				}
-				e.receiveESP(b.bufs[i], headroom+ihl, len(pkt)-ihl, &w)
+				e.stageESP(el, i, headroom+ihl, len(pkt)-ihl)
 			}
 		}
-		w.flush()
+		if len(el.pkts) > 0 {
+			el.Lock() // until the worker has opened the batch
+			p.q <- el
+			e.crypto.decryption <- el
+			el = p.free.get()
+		}
 	}
 }
 
@@ -93,9 +127,10 @@ func (e *Endpoint) deliverIKE(pkt []byte, port uint16, from netip.AddrPort) {
 	e.onIKE(pkt, netip.AddrPortFrom(e.local, port), from)
 }
 
-// receiveESP handles buf[off:off+n], an ESP packet starting at its SPI.
-func (e *Endpoint) receiveESP(buf []byte, off, n int, w *tunWriter) {
-	pkt := buf[off : off+n]
+// stageESP adds el.bufs[i][off:off+n], an ESP packet starting at its SPI,
+// to the batch's packets to open, or counts why not.
+func (e *Endpoint) stageESP(el *inElems, i, off, n int) {
+	pkt := el.bufs[i][off : off+n]
 	if len(pkt) < espHeaderLen {
 		e.counters.drop(DropMalformed, 1)
 		return
@@ -106,11 +141,57 @@ func (e *Endpoint) receiveESP(buf []byte, off, n int, w *tunWriter) {
 		return
 	}
 	t, sa := in.t, in.sa
-	inner, err := sa.Open(pkt)
+	seq, err := sa.checkHeader(pkt)
 	if err != nil {
 		t.dropIn(sa, ReasonOf(err))
 		return
 	}
+	if !sa.mayAccept(seq) {
+		t.dropIn(sa, DropReplay)
+		return
+	}
+	el.pkts = append(el.pkts, openJob{sa: sa, t: t, i: i, off: off, n: n, seq: seq})
+}
+
+// routineSequentialReceiver finishes the batches of one socket in the order
+// they were read, each once its worker has opened it.
+func (e *Endpoint) routineSequentialReceiver(p inPipe) {
+	defer e.wg.Done()
+	e.log.Debug("routine sequential receiver started")
+	defer e.log.Debug("routine sequential receiver stopped")
+
+	// The last user of the pipeline's containers: the reader put its own
+	// back before closing the queue.
+	defer p.free.drain()
+	w := tunWriter{out: make([][]byte, 0, socketBatchSize)}
+	for el := range p.q {
+		el.Lock()
+		for k := range el.pkts {
+			e.receiveESP(el, &el.pkts[k], &w)
+		}
+		w.flush()
+		el.Unlock()
+		p.free.put(el)
+	}
+}
+
+// receiveESP finishes one opened packet: replay window, policy, MSS.
+func (e *Endpoint) receiveESP(el *inElems, p *openJob, w *tunWriter) {
+	t, sa := p.t, p.sa
+	if !p.authed {
+		t.dropIn(sa, ReasonOf(p.err))
+		return
+	}
+	// After authentication, in arrival order: RFC 4303 §3.4.3.
+	if !sa.accept(p.seq) {
+		t.dropIn(sa, DropReplay)
+		return
+	}
+	if p.err != nil { // authentic, but bad padding or next header
+		t.dropIn(sa, ReasonOf(p.err))
+		return
+	}
+	inner := p.inner
 	if !t.allowedInbound(inner) {
 		t.dropIn(sa, DropPolicy)
 		return
@@ -118,14 +199,14 @@ func (e *Endpoint) receiveESP(buf []byte, off, n int, w *tunWriter) {
 	if o := t.out.Load(); o != nil { // both directions share suite and encapsulation
 		clampMSS(inner, o.mss)
 	}
-	start := off + sa.HeaderLen()
+	start := p.off + sa.HeaderLen()
 	if start < headroom {
 		t.dropIn(sa, DropMalformed) // cannot happen: off >= headroom
 		return
 	}
 	sa.counters.in(len(inner))
 	t.counters.in(len(inner))
-	w.add(t, buf[start-headroom:start+len(inner)])
+	w.add(t, el.bufs[p.i][start-headroom:start+len(inner)])
 }
 
 // tunWriter gathers consecutive packets of one tunnel into one TUN write.

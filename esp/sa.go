@@ -73,6 +73,12 @@ type ivSetter interface{ SetIV([]byte) }
 
 // SA is one ESP security association. Seal and Open are safe for concurrent
 // use; an SA is normally used in one direction only.
+//
+// The datapath splits both operations in two (see send.go, receive.go): a
+// cheap sequential step under mu (reserveSeq outbound; accept, the replay
+// window, inbound) and the crypto (seal, decrypt), which any number of
+// goroutines run at once, each with a saCrypto of its own taken from the SA
+// (getCrypto, putCrypto).
 type SA struct {
 	spi    uint32
 	suite  suite.ESP
@@ -83,15 +89,28 @@ type SA struct {
 
 	counters counters
 
-	mu  sync.Mutex // guards everything below
-	seq uint32     // last sequence number sent
-	rp  replayWindow
+	// Read-only after NewSA, safe for concurrent use.
+	aead  cipher.AEAD  // AES-GCM-16
+	salt  [4]byte      // the implicit part of the GCM nonce
+	block cipher.Block // AES-CBC
+	ivGen cipher.Block // AES under a random key: IV = E(seq), unpredictable without a syscall per packet
+	mac0  hash.Cloner  // keyed, unused HMAC: cloned for each saCrypto
 
-	aead  cipher.AEAD // AES-GCM-16
-	nonce [12]byte    // salt | explicit IV
+	mu       sync.Mutex // guards seq, rp and the embedded saCrypto
+	seq      uint32     // last sequence number sent (or reserved)
+	rp       replayWindow
+	saCrypto // Seal's and Open's own state
 
+	cmu   sync.Mutex  // guards spare
+	spare []*saCrypto // idle crypto states of the parallel datapath
+}
+
+// saCrypto is the mutable cipher state of one goroutine sealing or opening
+// with an SA: the GCM nonce, the CBC modes (their IV is state) and the HMAC.
+// AES blocks and the GCM AEAD are stateless and shared through the SA.
+type saCrypto struct {
+	nonce          [12]byte // salt | explicit IV
 	cbcEnc, cbcDec cipher.BlockMode
-	ivGen          cipher.Block // AES under a random key: IV = E(seq), unpredictable without a syscall per packet
 	ivIn           [aes.BlockSize]byte
 	mac            hash.Hash
 	sum            [64]byte
@@ -132,7 +151,7 @@ func NewSA(cfg SAConfig) (*SA, error) {
 		if sa.aead, err = cipher.NewGCM(block); err != nil {
 			return nil, err
 		}
-		copy(sa.nonce[:4], cfg.EncrKey[n:])
+		copy(sa.salt[:], cfg.EncrKey[n:])
 		sa.ivLen, sa.icvLen, sa.align = 8, 16, 4
 	case suite.EncrAESCBC:
 		newHash := hashFor(cfg.ESP.Integ)
@@ -142,17 +161,9 @@ func NewSA(cfg SAConfig) (*SA, error) {
 		if len(cfg.IntegKey) != cfg.ESP.Integ.KeyLen() {
 			return nil, fmt.Errorf("esp: %v needs a %d-byte key, got %d", cfg.ESP.Integ, cfg.ESP.Integ.KeyLen(), len(cfg.IntegKey))
 		}
-		block, err := aes.NewCipher(cfg.EncrKey)
-		if err != nil {
+		var err error
+		if sa.block, err = aes.NewCipher(cfg.EncrKey); err != nil {
 			return nil, err
-		}
-		var zero [aes.BlockSize]byte
-		sa.cbcEnc = cipher.NewCBCEncrypter(block, zero[:])
-		sa.cbcDec = cipher.NewCBCDecrypter(block, zero[:])
-		_, okE := sa.cbcEnc.(ivSetter)
-		_, okD := sa.cbcDec.(ivSetter)
-		if !okE || !okD {
-			return nil, errors.New("esp: AES-CBC mode cannot reset its IV")
 		}
 		var ivKey [16]byte
 		if _, err := rand.Read(ivKey[:]); err != nil {
@@ -161,13 +172,68 @@ func NewSA(cfg SAConfig) (*SA, error) {
 		if sa.ivGen, err = aes.NewCipher(ivKey[:]); err != nil {
 			return nil, err
 		}
-		sa.mac = hmac.New(newHash, cfg.IntegKey)
+		mac, ok := hmac.New(newHash, cfg.IntegKey).(hash.Cloner)
+		if !ok {
+			return nil, errors.New("esp: HMAC cannot be cloned")
+		}
+		sa.mac0 = mac
 		sa.ivLen, sa.icvLen, sa.align = aes.BlockSize, cfg.ESP.Integ.ICVLen(), aes.BlockSize
 	default:
 		return nil, fmt.Errorf("esp: unsupported cipher %v", c)
 	}
+	if err := sa.initCrypto(&sa.saCrypto); err != nil {
+		return nil, err
+	}
 	sa.rp.reset(sa.window)
 	return sa, nil
+}
+
+// initCrypto fills a fresh saCrypto for sa.
+func (sa *SA) initCrypto(c *saCrypto) error {
+	copy(c.nonce[:4], sa.salt[:])
+	if sa.block == nil {
+		return nil
+	}
+	var zero [aes.BlockSize]byte
+	c.cbcEnc = cipher.NewCBCEncrypter(sa.block, zero[:])
+	c.cbcDec = cipher.NewCBCDecrypter(sa.block, zero[:])
+	_, okE := c.cbcEnc.(ivSetter)
+	_, okD := c.cbcDec.(ivSetter)
+	if !okE || !okD {
+		return errors.New("esp: AES-CBC mode cannot reset its IV")
+	}
+	mac, err := sa.mac0.Clone()
+	if err != nil {
+		return fmt.Errorf("esp: clone HMAC: %w", err)
+	}
+	c.mac = mac
+	return nil
+}
+
+// getCrypto returns an idle crypto state for one goroutine's use, making one
+// when none is idle: at most one per goroutine using the SA at once, so the
+// steady state allocates nothing. Give it back with putCrypto.
+func (sa *SA) getCrypto() *saCrypto {
+	sa.cmu.Lock()
+	if n := len(sa.spare); n > 0 {
+		c := sa.spare[n-1]
+		sa.spare[n-1] = nil
+		sa.spare = sa.spare[:n-1]
+		sa.cmu.Unlock()
+		return c
+	}
+	sa.cmu.Unlock()
+	c := new(saCrypto)
+	if err := sa.initCrypto(c); err != nil {
+		panic(err) // NewSA succeeded with the same inputs
+	}
+	return c
+}
+
+func (sa *SA) putCrypto(c *saCrypto) {
+	sa.cmu.Lock()
+	sa.spare = append(sa.spare, c)
+	sa.cmu.Unlock()
 }
 
 func hashFor(i suite.Integ) func() hash.Hash {
@@ -204,7 +270,30 @@ func (sa *SA) padLen(n int) int { return (sa.align - (n+2)%sa.align) % sa.align 
 // returns its bounds in buf. The ESP header and IV go in front of off
 // (HeaderLen bytes), padding and ICV after the packet (see SealTailroom).
 // The next header is 4 or 41 according to the packet's IP version.
+//
+// Seal is the three steps of the datapath in one call: prepareSeal,
+// reserveSeq and seal.
 func (sa *SA) Seal(buf []byte, off, n int) (start, end int, err error) {
+	start, ptEnd, err := sa.prepareSeal(buf, off, n)
+	if err != nil {
+		return 0, 0, err
+	}
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	if sa.seq == math.MaxUint32 {
+		// 32-bit sequence numbers must not cycle (RFC 4303 §3.3.3).
+		return 0, 0, ErrSeqOverflow
+	}
+	sa.seq++
+	end = sa.sealLocked(buf, start, ptEnd, sa.seq, nil)
+	return start, end, nil
+}
+
+// prepareSeal checks that the IP packet buf[off:off+n] can be sealed in
+// place and writes its ESP trailer (padding, pad length, next header). It
+// returns where the ESP packet will start and where its plaintext ends; the
+// ICV goes after ptEnd. It touches no SA state.
+func (sa *SA) prepareSeal(buf []byte, off, n int) (start, ptEnd int, err error) {
 	if n <= 0 || off < 0 || off+n > len(buf) {
 		return 0, 0, ErrMalformed
 	}
@@ -219,7 +308,7 @@ func (sa *SA) Seal(buf []byte, off, n int) (start, end int, err error) {
 	}
 	start = off - sa.HeaderLen()
 	pad := sa.padLen(n)
-	ptEnd := off + n + pad + 2
+	ptEnd = off + n + pad + 2
 	if start < 0 || ptEnd+sa.icvLen > len(buf) {
 		return 0, 0, ErrNoRoom
 	}
@@ -229,22 +318,33 @@ func (sa *SA) Seal(buf []byte, off, n int) (start, end int, err error) {
 	}
 	buf[ptEnd-2] = byte(pad)
 	buf[ptEnd-1] = nh
-
-	sa.mu.Lock()
-	defer sa.mu.Unlock()
-	if sa.seq == math.MaxUint32 {
-		// 32-bit sequence numbers must not cycle (RFC 4303 §3.3.3).
-		return 0, 0, ErrSeqOverflow
-	}
-	sa.seq++
-	end = sa.sealLocked(buf, start, ptEnd, sa.seq, nil)
-	return start, end, nil
+	return start, ptEnd, nil
 }
 
-// sealLocked writes the header, encrypts buf[start+HeaderLen:ptEnd] (payload
-// with its trailer) and appends the ICV. iv == nil derives the IV from seq;
-// tests pass published IVs. It returns the end of the packet.
+// reserveSeq takes the next n outbound sequence numbers, first..first+got-1,
+// in one step. got < n only when the 32-bit space runs out (RFC 4303
+// §3.3.3: it must not cycle); the SA must then be rekeyed.
+func (sa *SA) reserveSeq(n int) (first uint32, got int) {
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	left := uint64(math.MaxUint32 - sa.seq)
+	got = int(min(uint64(n), left))
+	first = sa.seq + 1
+	sa.seq += uint32(got)
+	return first, got
+}
+
+// sealLocked is seal with the SA's own crypto state; the caller holds mu
+// (tests call it alone).
 func (sa *SA) sealLocked(buf []byte, start, ptEnd int, seq uint32, iv []byte) int {
+	return sa.seal(&sa.saCrypto, buf, start, ptEnd, seq, iv)
+}
+
+// seal writes the header, encrypts buf[start+HeaderLen:ptEnd] (payload
+// with its trailer, see prepareSeal) and appends the ICV, using c, which
+// the caller owns. iv == nil derives the IV from seq; tests pass published
+// IVs. It returns the end of the packet.
+func (sa *SA) seal(c *saCrypto, buf []byte, start, ptEnd int, seq uint32, iv []byte) int {
 	binary.BigEndian.PutUint32(buf[start:], sa.spi)
 	binary.BigEndian.PutUint32(buf[start+4:], seq)
 	ivb := buf[start+espHeaderLen : start+sa.HeaderLen()]
@@ -257,8 +357,8 @@ func (sa *SA) sealLocked(buf []byte, start, ptEnd int, seq uint32, iv []byte) in
 		} else {
 			binary.BigEndian.PutUint64(ivb, uint64(seq))
 		}
-		copy(sa.nonce[4:], ivb)
-		sa.aead.Seal(pt[:0], sa.nonce[:], pt, buf[start:start+espHeaderLen])
+		copy(c.nonce[4:], ivb)
+		sa.aead.Seal(pt[:0], c.nonce[:], pt, buf[start:start+espHeaderLen])
 		return ptEnd + sa.icvLen
 	}
 	if iv != nil {
@@ -266,15 +366,15 @@ func (sa *SA) sealLocked(buf []byte, start, ptEnd int, seq uint32, iv []byte) in
 	} else {
 		// RFC 3602 §2.4 wants unpredictable IVs: encrypt the (unique)
 		// sequence number under a per-SA random key.
-		clear(sa.ivIn[:8])
-		binary.BigEndian.PutUint64(sa.ivIn[8:], uint64(seq))
-		sa.ivGen.Encrypt(ivb, sa.ivIn[:])
+		clear(c.ivIn[:8])
+		binary.BigEndian.PutUint64(c.ivIn[8:], uint64(seq))
+		sa.ivGen.Encrypt(ivb, c.ivIn[:])
 	}
-	sa.cbcEnc.(ivSetter).SetIV(ivb)
-	sa.cbcEnc.CryptBlocks(pt, pt)
-	sa.mac.Reset()
-	sa.mac.Write(buf[start:ptEnd])
-	copy(buf[ptEnd:], sa.mac.Sum(sa.sum[:0])[:sa.icvLen])
+	c.cbcEnc.(ivSetter).SetIV(ivb)
+	c.cbcEnc.CryptBlocks(pt, pt)
+	c.mac.Reset()
+	c.mac.Write(buf[start:ptEnd])
+	copy(buf[ptEnd:], c.mac.Sum(c.sum[:0])[:sa.icvLen])
 	return ptEnd + sa.icvLen
 }
 
@@ -282,6 +382,10 @@ func (sa *SA) sealLocked(buf []byte, start, ptEnd int, seq uint32, iv []byte) in
 // ICV) in place and returns the inner IP packet, a subslice of pkt starting
 // at HeaderLen. The ICV is checked before decryption and before the replay
 // window moves (RFC 4303 §3.4.3, §3.4.4).
+//
+// The datapath does the same in three steps: mayAccept before the crypto
+// (a cheap early drop of replays), decrypt on any goroutine, then accept in
+// arrival order.
 func (sa *SA) Open(pkt []byte) ([]byte, error) {
 	ct, err := sa.openPayload(pkt)
 	if err != nil {
@@ -293,39 +397,81 @@ func (sa *SA) Open(pkt []byte) ([]byte, error) {
 // openPayload returns the decrypted payload with padding, pad length and
 // next header still attached.
 func (sa *SA) openPayload(pkt []byte) ([]byte, error) {
-	hl := sa.HeaderLen()
-	if len(pkt) < hl+sa.align+sa.icvLen {
-		return nil, ErrMalformed
+	seq, err := sa.checkHeader(pkt)
+	if err != nil {
+		return nil, err
 	}
-	ct := pkt[hl : len(pkt)-sa.icvLen]
-	if len(ct)%sa.align != 0 || binary.BigEndian.Uint32(pkt) != sa.spi {
-		return nil, ErrMalformed
-	}
-	seq := binary.BigEndian.Uint32(pkt[4:])
-
 	sa.mu.Lock()
 	defer sa.mu.Unlock()
 	// Cheap duplicate check first, so replays cost no crypto.
 	if !sa.rp.check(seq) {
 		return nil, ErrReplay
 	}
-	if sa.aead != nil {
-		copy(sa.nonce[4:], pkt[espHeaderLen:hl])
-		if _, err := sa.aead.Open(ct[:0], sa.nonce[:], pkt[hl:], pkt[:espHeaderLen]); err != nil {
-			return nil, ErrAuthFailed
-		}
-	} else {
-		sa.mac.Reset()
-		sa.mac.Write(pkt[:len(pkt)-sa.icvLen])
-		sum := sa.mac.Sum(sa.sum[:0])[:sa.icvLen]
-		if !hmac.Equal(sum, pkt[len(pkt)-sa.icvLen:]) {
-			return nil, ErrAuthFailed
-		}
-		sa.cbcDec.(ivSetter).SetIV(pkt[espHeaderLen:hl])
-		sa.cbcDec.CryptBlocks(ct, ct)
+	ct, err := sa.decrypt(&sa.saCrypto, pkt)
+	if err != nil {
+		return nil, err
 	}
 	sa.rp.update(seq)
 	return ct, nil
+}
+
+// checkHeader checks pkt's length, alignment and SPI, and returns its
+// sequence number.
+func (sa *SA) checkHeader(pkt []byte) (seq uint32, err error) {
+	hl := sa.HeaderLen()
+	if len(pkt) < hl+sa.align+sa.icvLen {
+		return 0, ErrMalformed
+	}
+	if (len(pkt)-hl-sa.icvLen)%sa.align != 0 || binary.BigEndian.Uint32(pkt) != sa.spi {
+		return 0, ErrMalformed
+	}
+	return binary.BigEndian.Uint32(pkt[4:]), nil
+}
+
+// decrypt checks the ICV of pkt, which checkHeader accepted, and decrypts
+// it in place, using c, which the caller owns. It leaves the replay window
+// alone: the caller must accept the sequence number afterwards.
+func (sa *SA) decrypt(c *saCrypto, pkt []byte) ([]byte, error) {
+	hl := sa.HeaderLen()
+	ct := pkt[hl : len(pkt)-sa.icvLen]
+	if sa.aead != nil {
+		copy(c.nonce[4:], pkt[espHeaderLen:hl])
+		if _, err := sa.aead.Open(ct[:0], c.nonce[:], pkt[hl:], pkt[:espHeaderLen]); err != nil {
+			return nil, ErrAuthFailed
+		}
+		return ct, nil
+	}
+	c.mac.Reset()
+	c.mac.Write(pkt[:len(pkt)-sa.icvLen])
+	sum := c.mac.Sum(c.sum[:0])[:sa.icvLen]
+	if !hmac.Equal(sum, pkt[len(pkt)-sa.icvLen:]) {
+		return nil, ErrAuthFailed
+	}
+	c.cbcDec.(ivSetter).SetIV(pkt[espHeaderLen:hl])
+	c.cbcDec.CryptBlocks(ct, ct)
+	return ct, nil
+}
+
+// mayAccept reports whether seq could still be accepted. The window only
+// moves forward, so a false answer stays false: a packet refused here can be
+// dropped before any crypto.
+func (sa *SA) mayAccept(seq uint32) bool {
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	return sa.rp.check(seq)
+}
+
+// accept checks seq, of an authenticated packet, against the replay window
+// and records it (RFC 4303 §3.4.3: the window moves only for packets whose
+// ICV was verified).
+func (sa *SA) accept(seq uint32) bool {
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	if !sa.rp.check(seq) {
+		return false
+	}
+	sa.rp.update(seq)
+	return true
 }
 
 // parseTrailer checks the self-describing padding and the next header, and

@@ -25,8 +25,9 @@ type TunnelConfig struct {
 }
 
 // Tunnel is one TUN device and the SAs that carry its traffic, bound to an
-// Endpoint. It owns one goroutine, routineReadFromTUN (see send.go); its
-// inbound packets are written by the Endpoint's receive loops.
+// Endpoint. It owns two goroutines, routineReadFromTUN and
+// routineSequentialSender (see send.go), and shares the crypto workers; its
+// inbound packets are written by the Endpoint's sequential receivers.
 type Tunnel struct {
 	ep      *Endpoint
 	name    string
@@ -38,6 +39,9 @@ type Tunnel struct {
 
 	out      atomic.Pointer[outbound] // nil: nothing to send on
 	counters counters
+
+	sendQueue chan *outElems      // TUN reader → sequential sender, in read order
+	outFree   freeList[*outElems] // containers sized to the TUN's batch
 
 	mu     sync.Mutex // guards in and outs
 	in     map[uint32]*SA
@@ -94,6 +98,11 @@ func (e *Endpoint) NewTunnel(cfg TunnelConfig, log *slog.Logger) (*Tunnel, error
 		t.name = name
 	}
 	t.log = log.With("tunnel", t.name)
+	batch := min(max(t.dev.BatchSize(), 1), maxTUNBatch)
+	depth := sequentialDepth(batch, e.crypto.workers)
+	t.sendQueue = make(chan *outElems, depth)
+	// One more each for the reader and the sender.
+	t.outFree = newFreeList(depth+2, func() *outElems { return newOutElems(batch) })
 
 	e.mu.Lock()
 	if e.closed.Load() {
@@ -102,10 +111,15 @@ func (e *Endpoint) NewTunnel(cfg TunnelConfig, log *slog.Logger) (*Tunnel, error
 		return nil, net.ErrClosed
 	}
 	e.tunnels[t] = struct{}{}
+	// Counted by the Endpoint too, so that its Close waits for them even
+	// when another goroutine is closing the tunnel: they write to the
+	// crypto queues.
+	e.wg.Add(2)
+	t.wg.Add(2)
 	e.mu.Unlock()
 
-	t.wg.Add(1)
 	go t.routineReadFromTUN()
+	go t.routineSequentialSender()
 	return t, nil
 }
 
@@ -230,7 +244,8 @@ func (t *Tunnel) Stats() TunnelStats {
 }
 
 // Close removes the tunnel's SAs, closes (and so removes) the TUN and waits
-// for its reader to stop.
+// for its routines to stop: the reader first, then the sender, once it has
+// sent what was queued.
 func (t *Tunnel) Close() error {
 	if t.closed.Swap(true) {
 		return nil
