@@ -10,7 +10,7 @@ BIN      := bin/vpgw
 # Root-only suites that build netns labs run one package at a time.
 LABPKGS  := ./lab/... ./e2e/...
 
-.PHONY: all build deps test unit e2e fuzz-smoke fuzz lint bench demo clean
+.PHONY: all build deps test unit e2e fuzz-smoke fuzz lint bench microbench demo clean
 
 all: build
 
@@ -42,7 +42,12 @@ fuzz:
 
 test: deps lint unit fuzz-smoke e2e
 
-bench:
+# Lab benchmark: vpgw vs strongSwan vs wireguard-go, table in bench/results.md.
+bench: build
+	@bash bench/run.sh
+
+# Go micro-benchmarks of the packet path and the handshake code.
+microbench:
 	$(GO) test -run '^$$' -bench . -benchmem ./esp/ ./ike/
 
 demo: deps build
