@@ -191,6 +191,9 @@ func (e *Endpoint) receiveESP(el *inElems, p *openJob, w *tunWriter) {
 		t.dropIn(sa, ReasonOf(p.err))
 		return
 	}
+	if sa.promote.Load() != nil {
+		t.promote(sa) // the peer sends on the new pair: so can we
+	}
 	inner := p.inner
 	if !t.allowedInbound(inner) {
 		t.dropIn(sa, DropPolicy)

@@ -22,6 +22,7 @@ import (
 	"hash"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vpgw/vpgw/suite"
 )
@@ -80,6 +81,11 @@ type ivSetter interface{ SetIV([]byte) }
 // goroutines run at once, each with a saCrypto of its own taken from the SA
 // (getCrypto, putCrypto).
 type SA struct {
+	// promote, on an inbound SA installed by a rekey, is the outbound SA
+	// of the same pair, waiting to become the tunnel's current one (see
+	// Tunnel.Install). Nil once promoted: one atomic load per packet.
+	promote atomic.Pointer[outbound]
+
 	spi    uint32
 	suite  suite.ESP
 	ivLen  int

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.zx2c4.com/wireguard/tun"
 )
@@ -125,9 +126,18 @@ func (e *Endpoint) NewTunnel(cfg TunnelConfig, log *slog.Logger) (*Tunnel, error
 
 func (t *Tunnel) String() string { return "tunnel " + t.name }
 
-// Install adds the inbound SA in and makes out the outbound SA, replacing the
-// previous outbound SA atomically (make-before-break on rekey). Older inbound
-// SAs keep working until Remove.
+// promoteAfter bounds how long a rekeyed pair's outbound SA waits for the
+// peer to show it has the new SAs before vpgw sends on it anyway.
+const promoteAfter = time.Second
+
+// Install adds the inbound SA in and the outbound SA out. The first pair
+// becomes current at once. On a rekey the new outbound SA takes over only
+// when the first authenticated packet arrives on the new inbound SA (the
+// peer has installed its side) or after promoteAfter: the side that
+// finishes an exchange first (IKEv1's Quick Mode initiator, IKEv2's
+// responder) would otherwise send on an SA the peer installs a moment
+// later, and those packets would be lost. Older SAs keep working until
+// Remove.
 func (t *Tunnel) Install(in, out SAConfig, remote netip.AddrPort, udpEncap bool) error {
 	if t.closed.Load() {
 		return net.ErrClosed
@@ -168,7 +178,12 @@ func (t *Tunnel) Install(in, out SAConfig, remote netip.AddrPort, udpEncap bool)
 	t.seq++
 	ob.installed = t.seq
 	t.outs[out.SPI] = ob
-	t.out.Store(ob)
+	if t.out.Load() == nil {
+		t.out.Store(ob)
+	} else {
+		insa.promote.Store(ob)
+		time.AfterFunc(promoteAfter, func() { t.promote(insa) })
+	}
 	t.log.Info("SAs installed", "in", insa, "out", outsa, "remote", remote, "udp_encap", udpEncap)
 	encap := "raw ESP"
 	if udpEncap {
@@ -177,6 +192,24 @@ func (t *Tunnel) Install(in, out SAConfig, remote netip.AddrPort, udpEncap bool)
 	t.log.Info(fmt.Sprintf("TCP MSS clamped to %d (%v, %s)", ob.mss, out.ESP, encap),
 		"esp_inner_mtu", espMTU, "tun_mtu", t.mtu)
 	return nil
+}
+
+// promote makes the outbound SA paired with the inbound SA in current,
+// unless it was removed or a newer pair took over meanwhile.
+func (t *Tunnel) promote(in *SA) {
+	ob := in.promote.Swap(nil)
+	if ob == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.outs[ob.sa.spi] != ob {
+		return // removed meanwhile
+	}
+	if cur := t.out.Load(); cur != nil && cur.installed > ob.installed {
+		return
+	}
+	t.out.Store(ob)
 }
 
 // MSS is the TCP MSS that SYNs crossing the tunnel are clamped to, or 0
@@ -193,7 +226,7 @@ func (t *Tunnel) MSS() int {
 }
 
 // Remove deletes the inbound SA inSPI and the outbound SA outSPI (0: none).
-// Removing the current outbound SA stops sending until the next Install.
+// Removing the current outbound SA makes the newest remaining one current.
 func (t *Tunnel) Remove(inSPI, outSPI uint32) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
