@@ -36,6 +36,10 @@ type GatewayConfig struct {
 	// BGPGRPCListen serves GoBGP's gRPC API (for the gobgp CLI) on a
 	// loopback address or unix socket; empty (the default): off.
 	BGPGRPCListen string `yaml:"bgp_grpc_listen"`
+	// MaxVPNConnections and MaxCustomerGateways are AWS's adjustable quotas
+	// (default 10 VPN connections per VPN gateway, 50 customer gateways).
+	MaxVPNConnections   int `yaml:"max_vpn_connections"`
+	MaxCustomerGateways int `yaml:"max_customer_gateways"`
 	// TunnelLog receives AWS-style JSON tunnel logs: "stderr", an absolute
 	// file path, or "" (off, the default).
 	TunnelLog string `yaml:"tunnel_log"`

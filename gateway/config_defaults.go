@@ -55,6 +55,9 @@ func DefaultGatewayConfig() GatewayConfig {
 		StateDir:         DefaultStateDir,
 		ControlSocket:    DefaultControlSocket,
 		MetricsListen:    DefaultMetricsListen,
+
+		MaxVPNConnections:   10,
+		MaxCustomerGateways: 50,
 	}
 }
 

@@ -57,6 +57,9 @@ func TestConfigDefaultsApplied(t *testing.T) {
 		StateDir:         "/var/lib/vpgw",
 		ControlSocket:    "/run/vpgw/vpgw.sock",
 		MetricsListen:    "127.0.0.1:9478",
+
+		MaxVPNConnections:   10,
+		MaxCustomerGateways: 50,
 	}
 	if !reflect.DeepEqual(cfg.Gateway, wantGW) {
 		t.Errorf("gateway = %+v\nwant %+v", cfg.Gateway, wantGW)

@@ -167,6 +167,12 @@ func (v *cfgValidator) gateway(g *GatewayConfig, conns int) {
 			}
 		}
 	}
+	if g.MaxVPNConnections < 1 || g.MaxVPNConnections > 1000 {
+		v.fail("gateway.max_vpn_connections", fmt.Sprintf("must be between 1 and 1000, got %d", g.MaxVPNConnections))
+	}
+	if g.MaxCustomerGateways < 1 || g.MaxCustomerGateways > 1000 {
+		v.fail("gateway.max_customer_gateways", fmt.Sprintf("must be between 1 and 1000, got %d", g.MaxCustomerGateways))
+	}
 	if g.TunnelLog != "" && g.TunnelLog != "stderr" && !filepath.IsAbs(g.TunnelLog) {
 		v.fail("gateway.tunnel_log", fmt.Sprintf("%q must be stderr or an absolute file path", g.TunnelLog))
 	}

@@ -57,6 +57,14 @@ func Run(ctx context.Context, o RunOptions) error {
 		return fmt.Errorf("gateway.state_dir: %w", err)
 	}
 	defer st.Close()
+	for l, n := range map[store.Limit]int{
+		store.LimitVPNConnectionsPerGateway: file.Gateway.MaxVPNConnections,
+		store.LimitCustomerGateways:         file.Gateway.MaxCustomerGateways,
+	} {
+		if err := st.SetLimit(l, n); err != nil {
+			return fmt.Errorf("gateway limits: %w", err)
+		}
+	}
 	var cfg *Config
 	err = st.Update(func(tx *store.Tx) error {
 		if err := importConfig(tx, file); err != nil {

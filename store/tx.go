@@ -152,8 +152,15 @@ func nameOK(s string) bool {
 	return true
 }
 
+// count walks the bucket: Bucket.Stats does not see keys written earlier
+// in the same write transaction, so a bulk import could pass a limit.
 func (t *Tx) count(b []byte) int {
-	return t.tx.Bucket(b).Stats().KeyN
+	n := 0
+	c := t.tx.Bucket(b).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
 }
 
 func (t *Tx) limit(l Limit) int { return t.s.Limit(l) }

@@ -27,7 +27,8 @@ import (
 
 const nonceLen = 32
 
-// params is what every SA of a run shares.
+// params is what one SA is made with: the run's shared settings and its
+// pair's addresses and PSK.
 type params struct {
 	local, target netip.Addr
 	psk           []byte
@@ -40,12 +41,14 @@ type params struct {
 
 // ikeSA is an established SA, kept until it is deleted.
 type ikeSA struct {
+	p          *params // its pair's addresses and PSK
 	conn       *net.UDPConn
 	remote     netip.AddrPort // 500, or 4500 after NAT detection
 	natt       bool
 	spii, spir uint64
 	in, out    *ike.Protector
 	nextID     uint32
+	gone       bool // the responder deleted it (seen by serve)
 }
 
 func (sa *ikeSA) close() {
@@ -74,7 +77,7 @@ func (sa *ikeSA) exchange(p *params, pkt []byte, accept func(*message.Message) b
 		deadline := time.Now().Add(wait)
 		_ = sa.conn.SetReadDeadline(deadline)
 		for {
-			n, from, err := sa.conn.ReadFromUDPAddrPort(buf)
+			m, err := sa.receive(buf)
 			if err != nil {
 				var ne net.Error
 				if errors.As(err, &ne) && ne.Timeout() {
@@ -82,24 +85,86 @@ func (sa *ikeSA) exchange(p *params, pkt []byte, accept func(*message.Message) b
 				}
 				return nil, fmt.Errorf("receive: %w", err)
 			}
-			b := buf[:n]
-			if from.Port() == 4500 || sa.natt {
-				if len(b) < 4 || !bytes.Equal(b[:4], []byte{0, 0, 0, 0}) {
-					continue // ESP or keepalive: not for us
-				}
-				b = b[4:]
-			}
-			m, err := message.Parse(bytes.Clone(b))
-			if err != nil || m.Header.SPIi != sa.spii {
-				continue
-			}
-			if accept(m) {
+			if m != nil && accept(m) {
 				return m, nil
 			}
 		}
 		_ = try
 	}
 	return nil, fmt.Errorf("no response after %d tries", len(p.timeouts))
+}
+
+// receive reads one datagram; it returns a nil message for anything that
+// is not an IKE message of this SA.
+func (sa *ikeSA) receive(buf []byte) (*message.Message, error) {
+	n, from, err := sa.conn.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		return nil, err
+	}
+	b := buf[:n]
+	if from.Port() == 4500 || sa.natt {
+		if len(b) < 4 || !bytes.Equal(b[:4], []byte{0, 0, 0, 0}) {
+			return nil, nil // ESP or keepalive: not for us
+		}
+		b = b[4:]
+	}
+	m, err := message.Parse(bytes.Clone(b))
+	if err != nil || m.Header.SPIi != sa.spii {
+		return nil, nil
+	}
+	return m, nil
+}
+
+// serve answers the responder's INFORMATIONAL requests while the SA is
+// held, until quit is closed: its liveness checks (DPD: vpgw asks after
+// 10 s without traffic and clears the SA when unanswered) get an empty
+// response, and a DELETE of the IKE SA is acknowledged and marks the SA
+// gone, so no DELETE of ours follows. Other requests are ignored.
+func (sa *ikeSA) serve(quit <-chan struct{}) {
+	buf := make([]byte, 65536)
+	for {
+		select {
+		case <-quit:
+			return
+		default:
+		}
+		_ = sa.conn.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+		m, err := sa.receive(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		if m == nil || m.Header.Exchange != message.INFORMATIONAL || m.Header.IsResponse() || m.Header.SPIr != sa.spir {
+			continue
+		}
+		payloads, err := sa.open(m)
+		if err != nil {
+			continue
+		}
+		if sa.answer(m.Header.MessageID) != nil {
+			continue
+		}
+		for _, pl := range payloads {
+			if d, ok := pl.(*message.Delete); ok && d.Protocol == message.ProtocolIKE {
+				sa.gone = true
+				return
+			}
+		}
+	}
+}
+
+// answer sends an empty INFORMATIONAL response to the responder's request id.
+func (sa *ikeSA) answer(id uint32) error {
+	rh := message.Header{SPIi: sa.spii, SPIr: sa.spir, MajorVersion: 2, Exchange: message.INFORMATIONAL,
+		Flags: message.FlagInitiator | message.FlagResponse, MessageID: id}
+	r, err := sa.seal(rh, nil)
+	if err != nil {
+		return err
+	}
+	return sa.send(r)
 }
 
 func randUint64() uint64 {
@@ -243,7 +308,7 @@ func establish(p *params) (*ikeSA, error) {
 	if err != nil {
 		return nil, fail("socket", "%v", err)
 	}
-	sa := &ikeSA{conn: conn, remote: netip.AddrPortFrom(p.target, 500), spii: randUint64()}
+	sa := &ikeSA{p: p, conn: conn, remote: netip.AddrPortFrom(p.target, 500), spii: randUint64()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -434,11 +499,7 @@ func deleteSA(p *params, sa *ikeSA) error {
 		if m.Header.Exchange == message.INFORMATIONAL && !m.Header.IsResponse() {
 			// A request of the responder's (e.g. its own DELETE): answer empty.
 			if _, err := sa.open(m); err == nil {
-				rh := message.Header{SPIi: sa.spii, SPIr: sa.spir, MajorVersion: 2, Exchange: message.INFORMATIONAL,
-					Flags: message.FlagInitiator | message.FlagResponse, MessageID: m.Header.MessageID}
-				if r, err := sa.seal(rh, nil); err == nil {
-					_ = sa.send(r)
-				}
+				_ = sa.answer(m.Header.MessageID)
 			}
 			return false
 		}

@@ -12,6 +12,18 @@
 //
 //	ip netns exec lab-cgw ikeload --target 203.0.113.2 --local 198.51.100.2 \
 //	    --psk secret --count 500 --rate 0 --concurrency 16 --dh x25519
+//
+// Many tunnels at once: --pairs FILE ("LOCAL TARGET [PSK]" lines) or
+// --local-range/--target-range give one (local, target, PSK) pair per
+// tunnel and --count SAs (default 1) per pair. The targets are spread in
+// order over the locals, so two targets per local model one VPN connection
+// (two tunnels) per customer gateway address. --hold keeps the SAs up so
+// the responder can be inspected, answering its liveness checks (DPD);
+// SIGINT or SIGTERM ends the hold early and the SAs are still deleted.
+//
+//	ip netns exec lab-cgw ikeload --local-range 198.51.100.10-109 \
+//	    --target-range 203.0.113.10-209 --psk-template 'scale.{local}.{target}' \
+//	    --dh x25519 --rate 100 --concurrency 16 --hold 10m
 package main
 
 import (
@@ -21,9 +33,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/vpgw/vpgw/ike"
@@ -42,18 +56,22 @@ var groups = map[string]suite.DHGroup{
 
 // Result is the run's summary (--json prints exactly this).
 type Result struct {
-	Target      string         `json:"target"`
-	DH          string         `json:"dh"`
-	Count       int            `json:"count"`
-	Established int            `json:"established"`
-	Failed      int            `json:"failed"`
-	Failures    map[string]int `json:"failures,omitempty"`
-	Seconds     float64        `json:"seconds"`       // first IKE_SA_INIT to last IKE_AUTH response
-	SAsPerSec   float64        `json:"sas_per_sec"`   // established / seconds
-	LatencyMS   Percentiles    `json:"latency_ms"`    // IKE_SA_INIT sent to IKE_AUTH verified
-	Deleted     int            `json:"deleted"`       // DELETEs answered
-	DeleteFails int            `json:"delete_failed"` // DELETEs unanswered
-	DeleteSecs  float64        `json:"delete_seconds"`
+	Target        string         `json:"target"` // the target; with several pairs "N targets"
+	Pairs         int            `json:"pairs"`  // (local, target, PSK) pairs
+	DH            string         `json:"dh"`
+	Count         int            `json:"count"` // SAs asked for (pairs × --count)
+	Established   int            `json:"established"`
+	Failed        int            `json:"failed"`
+	Failures      map[string]int `json:"failures,omitempty"`
+	FailedTargets []string       `json:"failed_targets,omitempty"` // targets with at least one failed SA
+	Seconds       float64        `json:"seconds"`                  // first IKE_SA_INIT to last IKE_AUTH response
+	SAsPerSec     float64        `json:"sas_per_sec"`              // established / seconds
+	LatencyMS     Percentiles    `json:"latency_ms"`               // IKE_SA_INIT sent to IKE_AUTH verified
+	Held          float64        `json:"held_seconds"`             // time the SAs were held before the DELETEs
+	Deleted       int            `json:"deleted"`                  // DELETEs answered
+	DeleteFails   int            `json:"delete_failed"`            // DELETEs unanswered
+	DeleteSecs    float64        `json:"delete_seconds"`
+	DeletedByPeer int            `json:"deleted_by_responder"` // deleted by the responder during --hold
 }
 
 // Percentiles of the establishment latency.
@@ -64,11 +82,20 @@ type Percentiles struct {
 	Max float64 `json:"max"`
 }
 
+func usageExit(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "ikeload: "+format+"\n", a...)
+	os.Exit(2)
+}
+
 func main() {
 	target := flag.String("target", "", "responder's IP address (IKE on UDP 500)")
 	local := flag.String("local", "", "local IP address to send from (each SA gets its own source port)")
 	psk := flag.String("psk", "", "pre-shared key (or $IKELOAD_PSK)")
-	count := flag.Int("count", 100, "number of IKE SAs to open")
+	pairsFile := flag.String("pairs", "", "file of \"LOCAL TARGET [PSK]\" lines, one SA (× --count) per line, instead of --local/--target")
+	localRange := flag.String("local-range", "", "local addresses A.B.C.D-E (or -W.X.Y.Z), instead of --local; with --target-range")
+	targetRange := flag.String("target-range", "", "target addresses, spread in order over --local-range (len/len targets per local: 2 = one VPN connection of two tunnels per customer gateway)")
+	pskTemplate := flag.String("psk-template", "", "with the ranges: each pair's PSK, {local} {target} {i} {conn} {tunnel} replaced (default: --psk for all)")
+	count := flag.Int("count", 100, "number of IKE SAs to open (with --pairs or the ranges: per pair, default 1)")
 	rate := flag.Float64("rate", 0, "new SAs started per second (0: as fast as --concurrency allows)")
 	conc := flag.Int("concurrency", 8, "exchanges in flight at most")
 	dh := flag.String("dh", "modp2048", "DH group: modp2048 | x25519 | ecp256 (also modp3072, modp4096, ecp384)")
@@ -77,27 +104,105 @@ func main() {
 	tsi := flag.String("tsi", "172.16.0.0/24", "initiator's traffic selectors (comma-separated prefixes)")
 	tsr := flag.String("tsr", "10.0.0.0/16", "responder's traffic selectors (comma-separated prefixes)")
 	timeout := flag.Duration("timeout", 2*time.Second, "first retransmission timeout; doubles, 3 retransmits")
-	hold := flag.Duration("hold", 0, "keep the SAs this long before deleting them")
+	hold := flag.Duration("hold", 0, "keep the SAs this long before deleting them (SIGINT or SIGTERM ends the hold)")
 	noDelete := flag.Bool("no-delete", false, "leave the SAs up (the responder expires them)")
-	asJSON := flag.Bool("json", false, "print the result as JSON only")
+	asJSON := flag.Bool("json", false, "print the result as JSON only (progress lines go to stderr)")
 	flag.Parse()
 
-	p, err := buildParams(*target, *local, *psk, *dh, *ikeProp, *espProp, *tsi, *tsr, *timeout)
+	countSet := false
+	flag.Visit(func(f *flag.Flag) { countSet = countSet || f.Name == "count" })
+	if *psk == "" {
+		*psk = os.Getenv("IKELOAD_PSK")
+	}
+	var pairs []pair
+	var err error
+	switch {
+	case *pairsFile != "":
+		if *target != "" || *local != "" || *localRange != "" || *targetRange != "" {
+			usageExit("--pairs excludes --target, --local and the ranges")
+		}
+		pairs, err = readPairsFile(*pairsFile, *psk)
+	case *localRange != "" || *targetRange != "":
+		if *target != "" || *local != "" {
+			usageExit("--local-range/--target-range exclude --target and --local")
+		}
+		var ls, ts []netip.Addr
+		if ls, err = parseRange(*localRange); err != nil {
+			usageExit("--local-range: %v", err)
+		}
+		if ts, err = parseRange(*targetRange); err != nil {
+			usageExit("--target-range: %v", err)
+		}
+		pairs, err = rangePairs(ls, ts, *pskTemplate, *psk)
+	default:
+		var l, t netip.Addr
+		if t, err = parseIPv4(*target); err != nil {
+			usageExit("--target: %v", err)
+		}
+		if l, err = parseIPv4(*local); err != nil {
+			usageExit("--local: %v", err)
+		}
+		if *psk == "" {
+			usageExit("--psk (or $IKELOAD_PSK) is required")
+		}
+		pairs = []pair{{local: l, target: t, psk: *psk}}
+	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "ikeload:", err)
-		os.Exit(2)
+		usageExit("%v", err)
+	}
+	multi := *pairsFile != "" || *localRange != ""
+	if multi && !countSet {
+		*count = 1
+	}
+	base, err := buildParams(*dh, *ikeProp, *espProp, *tsi, *tsr, *timeout)
+	if err != nil {
+		usageExit("%v", err)
 	}
 	if *count < 1 || *conc < 1 || *rate < 0 {
-		fmt.Fprintln(os.Stderr, "ikeload: --count and --concurrency must be >= 1, --rate >= 0")
-		os.Exit(2)
+		usageExit("--count and --concurrency must be >= 1, --rate >= 0")
 	}
-	res, sas := run(p, *count, *rate, *conc)
-	res.Target, res.DH = *target, *dh
-	if *hold > 0 {
-		time.Sleep(*hold)
+
+	// The first SIGINT/SIGTERM stops new SAs and ends the hold: what is
+	// up is still deleted. A second one exits at once.
+	stop := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		close(stop)
+		<-sigs
+		os.Exit(130)
+	}()
+
+	jobs := makeJobs(base, pairs, *count)
+	res, sas := run(jobs, *rate, *conc, stop)
+	res.Target, res.Pairs, res.DH = pairs[0].target.String(), len(pairs), *dh
+	if len(pairs) > 1 {
+		res.Target = fmt.Sprintf("%d targets", countTargets(pairs))
+	}
+	if *hold > 0 && len(sas) > 0 {
+		fmt.Fprintf(os.Stderr, "ikeload: %d/%d SAs established in %.2fs; holding them for %v (SIGINT or SIGTERM deletes them now)\n",
+			res.Established, res.Count, res.Seconds, *hold)
+		t0 := time.Now()
+		quit := make(chan struct{})
+		var wg sync.WaitGroup
+		for _, sa := range sas {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sa.serve(quit)
+			}()
+		}
+		select {
+		case <-time.After(*hold):
+		case <-stop:
+		}
+		close(quit)
+		wg.Wait()
+		res.Held = time.Since(t0).Seconds()
 	}
 	if !*noDelete {
-		deleteAll(p, sas, *conc, &res)
+		deleteAll(sas, *conc, &res)
 	}
 	for _, sa := range sas {
 		sa.close()
@@ -112,22 +217,11 @@ func main() {
 	}
 }
 
-func buildParams(target, local, psk, dh, ikeProp, espProp, tsi, tsr string, timeout time.Duration) (*params, error) {
+// buildParams checks the settings every SA shares; makeJobs adds each
+// pair's addresses and PSK.
+func buildParams(dh, ikeProp, espProp, tsi, tsr string, timeout time.Duration) (*params, error) {
 	p := &params{}
 	var err error
-	if p.target, err = netip.ParseAddr(target); err != nil || !p.target.Is4() {
-		return nil, fmt.Errorf("--target: want an IPv4 address, got %q", target)
-	}
-	if p.local, err = netip.ParseAddr(local); err != nil || !p.local.Is4() {
-		return nil, fmt.Errorf("--local: want an IPv4 address, got %q", local)
-	}
-	if psk == "" {
-		psk = os.Getenv("IKELOAD_PSK")
-	}
-	if psk == "" {
-		return nil, errors.New("--psk (or $IKELOAD_PSK) is required")
-	}
-	p.psk = []byte(psk)
 	g, ok := groups[dh]
 	if !ok || !ike.SupportedGroup(g) {
 		return nil, fmt.Errorf("--dh: unknown group %q", dh)
@@ -150,6 +244,30 @@ func buildParams(target, local, psk, dh, ikeProp, espProp, tsi, tsr string, time
 	}
 	p.timeouts = []time.Duration{timeout, 2 * timeout, 4 * timeout, 8 * timeout}
 	return p, nil
+}
+
+// makeJobs lists the SAs to open: count rounds over the pairs, so SAs to
+// the same target are spread over the run.
+func makeJobs(base *params, pairs []pair, count int) []*params {
+	per := make([]*params, len(pairs))
+	for i, pr := range pairs {
+		p := *base
+		p.local, p.target, p.psk = pr.local, pr.target, []byte(pr.psk)
+		per[i] = &p
+	}
+	jobs := make([]*params, 0, len(pairs)*count)
+	for c := 0; c < count; c++ {
+		jobs = append(jobs, per...)
+	}
+	return jobs
+}
+
+func countTargets(ps []pair) int {
+	seen := map[netip.Addr]bool{}
+	for _, p := range ps {
+		seen[p.target] = true
+	}
+	return len(seen)
 }
 
 // parseProposal reads "ENC[,ENC]/INTEG[,INTEG]" in the configuration's
@@ -195,27 +313,36 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// run opens count SAs: a pacer releases starts at rate (or at once),
-// conc workers run the exchanges.
-func run(p *params, count int, rate float64, conc int) (Result, []*ikeSA) {
-	res := Result{Count: count, Failures: map[string]int{}}
-	starts := make(chan struct{})
+// run opens one SA per job: a pacer releases starts at rate (or at once),
+// conc workers run the exchanges. Closing stop starts no more.
+func run(jobs []*params, rate float64, conc int, stop <-chan struct{}) (Result, []*ikeSA) {
+	res := Result{Count: len(jobs), Failures: map[string]int{}}
+	starts := make(chan *params)
 	go func() {
 		defer close(starts)
 		t0 := time.Now()
-		for i := 0; i < count; i++ {
+		for i, job := range jobs {
 			if rate > 0 {
 				if d := time.Until(t0.Add(time.Duration(float64(i) / rate * float64(time.Second)))); d > 0 {
-					time.Sleep(d)
+					select {
+					case <-time.After(d):
+					case <-stop:
+						return
+					}
 				}
 			}
-			starts <- struct{}{}
+			select {
+			case starts <- job:
+			case <-stop:
+				return
+			}
 		}
 	}()
 	var (
 		mu        sync.Mutex
 		sas       []*ikeSA
 		latencies []time.Duration
+		failedTo  = map[string]bool{}
 		first     time.Time
 		last      time.Time
 		wg        sync.WaitGroup
@@ -225,7 +352,7 @@ func run(p *params, count int, rate float64, conc int) (Result, []*ikeSA) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for range starts {
+			for p := range starts {
 				t := time.Now()
 				sa, err := establish(p)
 				done := time.Now()
@@ -241,6 +368,7 @@ func run(p *params, count int, rate float64, conc int) (Result, []*ikeSA) {
 					}
 					res.Failures[key]++
 					res.Failed++
+					failedTo[p.target.String()] = true
 				} else {
 					sas = append(sas, sa)
 					latencies = append(latencies, done.Sub(t))
@@ -267,6 +395,14 @@ func run(p *params, count int, rate float64, conc int) (Result, []*ikeSA) {
 	if len(res.Failures) == 0 {
 		res.Failures = nil
 	}
+	for t := range failedTo {
+		res.FailedTargets = append(res.FailedTargets, t)
+	}
+	sort.Slice(res.FailedTargets, func(i, j int) bool {
+		a, _ := netip.ParseAddr(res.FailedTargets[i])
+		b, _ := netip.ParseAddr(res.FailedTargets[j])
+		return a.Less(b)
+	})
 	return res, sas
 }
 
@@ -283,7 +419,7 @@ func percentiles(ds []time.Duration) Percentiles {
 }
 
 // deleteAll deletes the SAs, conc at a time, waiting for each answer.
-func deleteAll(p *params, sas []*ikeSA, conc int, res *Result) {
+func deleteAll(sas []*ikeSA, conc int, res *Result) {
 	t0 := time.Now()
 	ch := make(chan *ikeSA)
 	var mu sync.Mutex
@@ -293,7 +429,13 @@ func deleteAll(p *params, sas []*ikeSA, conc int, res *Result) {
 		go func() {
 			defer wg.Done()
 			for sa := range ch {
-				err := deleteSA(p, sa)
+				if sa.gone {
+					mu.Lock()
+					res.DeletedByPeer++
+					mu.Unlock()
+					continue
+				}
+				err := deleteSA(sa.p, sa)
 				mu.Lock()
 				if err != nil {
 					res.DeleteFails++
@@ -313,10 +455,13 @@ func deleteAll(p *params, sas []*ikeSA, conc int, res *Result) {
 }
 
 func printResult(r Result) {
-	fmt.Printf("ikeload: %d IKE SAs (+1 CHILD_SA each) to %s with %s\n", r.Count, r.Target, r.DH)
+	fmt.Printf("ikeload: %d IKE SAs (+1 CHILD_SA each) to %s (%d local/target pairs) with %s\n", r.Count, r.Target, r.Pairs, r.DH)
 	fmt.Printf("  established  %d in %.2fs: %.1f SAs/s\n", r.Established, r.Seconds, r.SAsPerSec)
 	fmt.Printf("  latency ms   p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.Max)
 	fmt.Printf("  failed       %d\n", r.Failed)
+	if len(r.FailedTargets) > 0 {
+		fmt.Printf("    to %s\n", strings.Join(r.FailedTargets, " "))
+	}
 	keys := make([]string, 0, len(r.Failures))
 	for k := range r.Failures {
 		keys = append(keys, k)
@@ -326,4 +471,7 @@ func printResult(r Result) {
 		fmt.Printf("    %5d  %s\n", r.Failures[k], k)
 	}
 	fmt.Printf("  deleted      %d (%d unanswered) in %.2fs\n", r.Deleted, r.DeleteFails, r.DeleteSecs)
+	if r.DeletedByPeer > 0 {
+		fmt.Printf("  deleted by the responder during the hold: %d\n", r.DeletedByPeer)
+	}
 }
