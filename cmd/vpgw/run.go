@@ -14,7 +14,7 @@ import (
 )
 
 func runCmd() *cobra.Command {
-	var configPath, logFormat, logLevel string
+	var configPath, logFormat, logLevel, pprofAddr string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the gateway daemon",
@@ -27,6 +27,11 @@ func runCmd() *cobra.Command {
 			cfg, err := loadValid(configPath)
 			if err != nil {
 				return err
+			}
+			if pprofAddr != "" {
+				if err := servePprof(pprofAddr, log); err != nil {
+					return err
+				}
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
@@ -53,6 +58,7 @@ func runCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&configPath, "config", "c", "/etc/vpgw/vpgw.yaml", "configuration file")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text | json")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug | info | warn | error")
+	cmd.Flags().StringVar(&pprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	return cmd
 }
 
