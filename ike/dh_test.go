@@ -194,9 +194,6 @@ func TestDHAgreement(t *testing.T) {
 		19: 64, 20: 96, 21: 132, 22: 128, 23: 256, 24: 256, 31: 32}
 	for _, g := range groups {
 		t.Run(GroupName(g), func(t *testing.T) {
-			if testing.Short() && g >= 16 && g <= 18 {
-				t.Skip("slow group")
-			}
 			a, err := NewDH(g, rand.Reader)
 			if err != nil {
 				t.Fatal(err)

@@ -141,9 +141,6 @@ func child(t *testing.T, kind, dir string) *exec.Cmd {
 // acknowledged is there after reopening, the file opens cleanly, bbolt's
 // own page check passes and the indexes match the objects.
 func TestCrashDurability(t *testing.T) {
-	if testing.Short() {
-		t.Skip("spawns processes")
-	}
 	dir := t.TempDir()
 	created := map[string]string{} // acknowledged live connection -> its customer gateway
 	deleted := map[string]bool{}
@@ -277,9 +274,6 @@ func record(t *testing.T, line string, created map[string]string, deleted map[st
 // vpgw's Open fails within about a second with the clear error; once it
 // is closed, the other process opens it.
 func TestLockOtherProcess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("spawns processes")
-	}
 	s, dir := openTemp(t)
 	start := time.Now()
 	out, err := child(t, "opener", dir).Output()
