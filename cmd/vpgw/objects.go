@@ -63,6 +63,14 @@ func (o *outputFlag) write(w io.Writer, v any, table func(tw *tabwriter.Writer))
 	return tw.Flush()
 }
 
+// print is write for values that format their own table.
+func (o *outputFlag) print(w io.Writer, v any, table func(io.Writer) error) error {
+	if o.format == "table" || o.format == "" {
+		return table(w)
+	}
+	return o.write(w, v, nil)
+}
+
 // done prints what a change did: its first line names the object.
 func done(cmd *cobra.Command, what, summary string) {
 	fmt.Fprintln(cmd.OutOrStdout(), what)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -36,7 +35,7 @@ func (f *socketFlags) client() (*gateway.Client, error) {
 
 func routesCmd() *cobra.Command {
 	var sf socketFlags
-	var output string
+	var out outputFlag
 	cmd := &cobra.Command{
 		Use:   "routes",
 		Short: "Show the propagated routes: where each goes and whether it is installed",
@@ -44,6 +43,9 @@ func routesCmd() *cobra.Command {
   vpgw routes -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.check(); err != nil {
+				return err
+			}
 			c, err := sf.client()
 			if err != nil {
 				return err
@@ -52,19 +54,11 @@ func routesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			switch output {
-			case "json":
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(r)
-			case "table", "":
-				return r.WriteTable(cmd.OutOrStdout())
-			}
-			return fmt.Errorf("-o: %q is not table or json", output)
+			return out.print(cmd.OutOrStdout(), r, r.WriteTable)
 		},
 	}
 	sf.register(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table | json")
+	out.register(cmd)
 	return cmd
 }
 

@@ -1,20 +1,18 @@
 package main
 
-import (
-	"encoding/json"
-	"fmt"
-
-	"github.com/spf13/cobra"
-)
+import "github.com/spf13/cobra"
 
 func statusCmd() *cobra.Command {
 	var sf socketFlags
-	var output string
+	var out outputFlag
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the state of every tunnel",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.check(); err != nil {
+				return err
+			}
 			c, err := sf.client()
 			if err != nil {
 				return err
@@ -23,19 +21,11 @@ func statusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			switch output {
-			case "json":
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			case "table", "":
-				return st.WriteTable(cmd.OutOrStdout())
-			}
-			return fmt.Errorf("-o: %q is not table or json", output)
+			return out.print(cmd.OutOrStdout(), st, st.WriteTable)
 		},
 	}
 	sf.register(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table | json")
+	out.register(cmd)
 	return cmd
 }
 
