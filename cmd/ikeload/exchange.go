@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/vpgw/vpgw/ike"
@@ -188,73 +187,6 @@ func natdHash(spii, spir uint64, ap netip.AddrPort) []byte {
 	return h[:]
 }
 
-// ikeProposals offers the policy's ciphers (AEAD and non-AEAD in separate
-// proposals), PRFs of its integrity algorithms, and only the run's DH group.
-func ikeProposals(pol ike.Policy, group suite.DHGroup) []message.Proposal {
-	var prfs []message.Transform
-	for _, i := range pol.Integs {
-		if prf, ok := suite.PRFForInteg[i]; ok {
-			t := message.Transform{Type: message.TransformPRF, ID: uint16(prf)}
-			if !slices.Contains(prfs, t) {
-				prfs = append(prfs, t)
-			}
-		}
-	}
-	var out []message.Proposal
-	for _, aead := range kinds(pol) {
-		ts := ciphers(pol, aead)
-		ts = append(ts, prfs...)
-		if !aead {
-			ts = append(ts, integs(pol)...)
-		}
-		ts = append(ts, message.Transform{Type: message.TransformDH, ID: uint16(group)})
-		out = append(out, message.Proposal{Number: uint8(len(out) + 1), Protocol: message.ProtocolIKE, Transforms: ts})
-	}
-	return out
-}
-
-func espProposals(pol ike.Policy, spi uint32) []message.Proposal {
-	var out []message.Proposal
-	for _, aead := range kinds(pol) {
-		ts := ciphers(pol, aead)
-		if !aead {
-			ts = append(ts, integs(pol)...)
-		}
-		ts = append(ts, message.Transform{Type: message.TransformESN, ID: message.ESNNone})
-		out = append(out, message.Proposal{Number: uint8(len(out) + 1), Protocol: message.ProtocolESP,
-			SPI: binary.BigEndian.AppendUint32(nil, spi), Transforms: ts})
-	}
-	return out
-}
-
-func kinds(pol ike.Policy) []bool {
-	var ks []bool
-	for _, c := range pol.Ciphers {
-		if !slices.Contains(ks, c.IsAEAD()) {
-			ks = append(ks, c.IsAEAD())
-		}
-	}
-	return ks
-}
-
-func ciphers(pol ike.Policy, aead bool) []message.Transform {
-	var ts []message.Transform
-	for _, c := range pol.Ciphers {
-		if c.IsAEAD() == aead {
-			ts = append(ts, message.Transform{Type: message.TransformENCR, ID: uint16(c.Encr), KeyLength: uint16(c.KeyBits)})
-		}
-	}
-	return ts
-}
-
-func integs(pol ike.Policy) []message.Transform {
-	var ts []message.Transform
-	for _, i := range pol.Integs {
-		ts = append(ts, message.Transform{Type: message.TransformINTEG, ID: uint16(i)})
-	}
-	return ts
-}
-
 func selectors(ps []netip.Prefix) []message.TrafficSelector {
 	out := make([]message.TrafficSelector, 0, len(ps))
 	for _, p := range ps {
@@ -334,7 +266,7 @@ func establish(p *params) (*ikeSA, error) {
 			ps = append(ps, &message.Notify{NotifyType: message.COOKIE, Data: cookie})
 		}
 		ps = append(ps,
-			&message.SA{Proposals: ikeProposals(p.ikePol, p.group)},
+			&message.SA{Proposals: ike.V2IKEProposals(ike.Policy{Ciphers: p.ikePol.Ciphers, Integs: p.ikePol.Integs}, p.group)},
 			&message.KE{Group: uint16(p.group), Data: dh.Public()},
 			&message.Nonce{Data: ni},
 			&message.Notify{NotifyType: message.NAT_DETECTION_SOURCE_IP, Data: natdHash(sa.spii, 0, localAP)},
@@ -417,7 +349,7 @@ func establish(p *params) (*ikeSA, error) {
 	ps := []message.Payload{
 		idi,
 		&message.Auth{Method: message.AuthSharedKeyMIC, Data: auth},
-		&message.SA{Proposals: espProposals(p.espPol, inSPI)},
+		&message.SA{Proposals: ike.V2ESPProposals(p.espPol, inSPI, 0)},
 		&message.TrafficSelectors{Initiator: true, Selectors: selectors(p.tsi)},
 		&message.TrafficSelectors{Initiator: false, Selectors: selectors(p.tsr)},
 	}

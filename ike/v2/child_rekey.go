@@ -107,7 +107,7 @@ func (r *Responder) sendChildRekey(sa *ikeSA, old *childSA, rk *childRekey, grou
 	}
 	ps := []message.Payload{
 		&message.Notify{Protocol: message.ProtocolESP, SPI: binary.BigEndian.AppendUint32(nil, old.inSPI), NotifyType: message.REKEY_SA},
-		&message.SA{Proposals: espProposals(r.cfg.ESP, inSPI, group)},
+		&message.SA{Proposals: ike.V2ESPProposals(r.cfg.ESP, inSPI, group)},
 		&message.Nonce{Data: off.ni},
 	}
 	if group != 0 {

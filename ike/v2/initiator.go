@@ -127,7 +127,7 @@ func (r *Responder) sendSAInit(st *initState) {
 		ps = append(ps, &message.Notify{NotifyType: message.COOKIE, Data: st.cookie})
 	}
 	ps = append(ps,
-		&message.SA{Proposals: ikeProposals(r.cfg.IKE, st.group)},
+		&message.SA{Proposals: ike.V2IKEProposals(r.cfg.IKE, st.group)},
 		&message.KE{Group: uint16(st.group), Data: st.dh.Public()},
 		&message.Nonce{Data: st.ni},
 		&message.Notify{NotifyType: message.NAT_DETECTION_SOURCE_IP, Data: natdHash(st.spii, 0, st.local)},
@@ -294,7 +294,7 @@ func (r *Responder) sendAuth(sa *ikeSA) {
 		&message.Notify{NotifyType: message.INITIAL_CONTACT},
 		&message.Auth{Method: message.AuthSharedKeyMIC, Data: auth},
 		// No PFS in IKE_AUTH (RFC 7296 §1.2): no DH transforms.
-		&message.SA{Proposals: espProposals(r.cfg.ESP, inSPI, 0)},
+		&message.SA{Proposals: ike.V2ESPProposals(r.cfg.ESP, inSPI, 0)},
 		&message.TrafficSelectors{Initiator: true, Selectors: off.tsi},
 		&message.TrafficSelectors{Initiator: false, Selectors: off.tsr},
 	}

@@ -141,7 +141,7 @@ func (r *Responder) sendIKERekey(sa *ikeSA, rk *ikeRekey, group suite.DHGroup) e
 	if _, err := io.ReadFull(r.rand, ni); err != nil {
 		return err
 	}
-	props := ikeProposals(r.cfg.IKE, group)
+	props := ike.V2IKEProposals(r.cfg.IKE, group)
 	for i := range props {
 		props[i].SPI = binary.BigEndian.AppendUint64(nil, spi)
 	}
