@@ -4,7 +4,10 @@ package esp
 //
 //  1. routineReceive, one per socket, sequential: recvmmsg a batch into a
 //     pooled inElems at offset headroom (mmsg.Conn; the reader's Scratch
-//     holds the kernel headers, sources are AddrPorts). Demultiplex: UDP
+//     holds the kernel headers, sources are AddrPorts). Once ESP arrives on
+//     UDP 4500, UDP GRO is turned on there: the kernel coalesces a flow's
+//     datagrams, read into a few 64 kB buffers and copied out one per
+//     packet buffer (splitGRO). Demultiplex: UDP
 //     500 → IKE handler; UDP 4500 → four zero bytes: IKE (marker stripped),
 //     a lone 0xFF: NAT keepalive (ignored), else ESP; raw → strip the IPv4
 //     header (IHL), ESP. For ESP: SPI → SA and tunnel from the atomic
@@ -67,10 +70,15 @@ func (e *Endpoint) routineReceive(c PacketConn, port uint16, p inPipe) {
 	defer e.log.Debug("routine receive stopped", "socket", name)
 
 	var sys mmsg.Scratch // the kernel's view of the batch being read
+	var gro *groBatch    // big read buffers, once UDP GRO is on
 	el := p.free.get()
 	defer func() { p.free.put(el) }()
 	for {
-		n, err := c.ReadBatch(el.msgs[:], &sys)
+		msgs := el.msgs[:]
+		if gro != nil {
+			msgs = gro.msgs[:]
+		}
+		n, err := c.ReadBatch(msgs, &sys)
 		if err != nil {
 			if e.closed.Load() || isClosed(err) {
 				return
@@ -79,43 +87,122 @@ func (e *Endpoint) routineReceive(c PacketConn, port uint16, p inPipe) {
 			time.Sleep(10 * time.Millisecond) // don't spin on a persistent error
 			continue
 		}
-		for i := 0; i < n; i++ {
-			m := &el.msgs[i]
-			if m.Flags&unix.MSG_TRUNC != 0 || m.N > MaxPacketSize {
-				e.counters.drop(DropMalformed, 1)
-				continue
-			}
-			pkt := el.bufs[i][headroom : headroom+m.N]
-			switch port {
-			case PortIKE:
-				e.deliverIKE(pkt, port, m.Addr)
-			case PortNATT:
-				switch {
-				case len(pkt) == 1 && pkt[0] == 0xff:
-					// NAT-keepalive (RFC 3948 §2.3)
-				case len(pkt) >= 4 && binary.BigEndian.Uint32(pkt) == 0:
-					e.deliverIKE(pkt[4:], port, m.Addr)
-				default:
-					e.stageESP(el, i, headroom, len(pkt))
-				}
-			default:
-				ihl := 0
-				if len(pkt) > 0 {
-					ihl = int(pkt[0]&0x0f) * 4
-				}
-				if len(pkt) < 20 || pkt[0]>>4 != 4 || ihl < 20 || ihl > len(pkt) {
+		if gro != nil {
+			el = e.splitGRO(msgs[:n], el, port, p)
+		} else {
+			for i := range msgs[:n] {
+				if m := &msgs[i]; m.Flags&unix.MSG_TRUNC != 0 || m.N > MaxPacketSize {
 					e.counters.drop(DropMalformed, 1)
-					continue
+				} else {
+					e.dispatch(el, i, m.N, port, m.Addr)
 				}
-				e.stageESP(el, i, headroom+ihl, len(pkt)-ihl)
+			}
+			if port == PortNATT && len(el.pkts) > 0 {
+				// ESP in UDP flows here: have the kernel coalesce it.
+				gro = e.enableGRO(c)
 			}
 		}
-		if len(el.pkts) > 0 {
-			el.Lock() // until the worker has opened the batch
-			p.q <- el
-			e.crypto.decryption <- el
-			el = p.free.get()
+		el = e.queueIn(el, p)
+	}
+}
+
+// groBatchSize is how many coalesced reads one recvmmsg takes on a socket
+// with GRO on; each holds up to 64 datagrams in MaxGROSize bytes.
+const groBatchSize = 4
+
+// groBatch is the read buffers of a socket with UDP GRO on. Their
+// datagrams are copied into a container's packet buffers (splitGRO), where
+// they are opened in place like any other.
+type groBatch struct {
+	msgs [groBatchSize]mmsg.Message
+}
+
+// enableGRO turns UDP GRO on for c if it can, and returns the buffers to
+// read with from then on, or nil.
+func (e *Endpoint) enableGRO(c PacketConn) *groBatch {
+	g, ok := c.(interface{ EnableGRO() error })
+	if !ok {
+		return nil
+	}
+	if err := g.EnableGRO(); err != nil {
+		e.log.Debug("UDP GRO not available", "err", err)
+		return nil
+	}
+	b := new(groBatch)
+	mem := make([]byte, groBatchSize*mmsg.MaxGROSize)
+	for i := range b.msgs {
+		b.msgs[i].Buf = mem[i*mmsg.MaxGROSize : (i+1)*mmsg.MaxGROSize]
+	}
+	return b
+}
+
+// splitGRO dispatches each datagram of the coalesced reads ms, copied into
+// el's buffers; a full el is queued and the next one filled. It returns
+// the container being filled.
+func (e *Endpoint) splitGRO(ms []mmsg.Message, el *inElems, port uint16, p inPipe) *inElems {
+	k := 0
+	for i := range ms {
+		m := &ms[i]
+		seg := m.Segment
+		if seg <= 0 {
+			seg = m.N
 		}
+		if m.Flags&unix.MSG_TRUNC != 0 || seg > MaxPacketSize {
+			e.counters.drop(DropMalformed, 1)
+			continue
+		}
+		for off := 0; off < m.N; off += seg {
+			if k == len(el.bufs) {
+				el, k = e.queueIn(el, p), 0
+			}
+			n := copy(el.bufs[k][headroom:headroom+MaxPacketSize], m.Buf[off:min(off+seg, m.N)])
+			e.dispatch(el, k, n, port, m.Addr)
+			k++
+		}
+	}
+	return el
+}
+
+// queueIn hands el to decryption if it holds ESP, and returns the
+// container to fill next.
+func (e *Endpoint) queueIn(el *inElems, p inPipe) *inElems {
+	if len(el.pkts) == 0 {
+		return el
+	}
+	el.Lock() // until the worker has opened the batch
+	p.q <- el
+	e.crypto.decryption <- el
+	return p.free.get()
+}
+
+// dispatch demultiplexes the datagram of n bytes in el.bufs[i] (at
+// headroom) from socket port: UDP 500 → IKE; UDP 4500 → four zero bytes:
+// IKE (marker stripped), a lone 0xFF: NAT keepalive, else ESP; raw → ESP
+// behind its IPv4 header.
+func (e *Endpoint) dispatch(el *inElems, i, n int, port uint16, from netip.AddrPort) {
+	pkt := el.bufs[i][headroom : headroom+n]
+	switch port {
+	case PortIKE:
+		e.deliverIKE(pkt, port, from)
+	case PortNATT:
+		switch {
+		case len(pkt) == 1 && pkt[0] == 0xff:
+			// NAT-keepalive (RFC 3948 §2.3)
+		case len(pkt) >= 4 && binary.BigEndian.Uint32(pkt) == 0:
+			e.deliverIKE(pkt[4:], port, from)
+		default:
+			e.stageESP(el, i, headroom, len(pkt))
+		}
+	default:
+		ihl := 0
+		if len(pkt) > 0 {
+			ihl = int(pkt[0]&0x0f) * 4
+		}
+		if len(pkt) < 20 || pkt[0]>>4 != 4 || ihl < 20 || ihl > len(pkt) {
+			e.counters.drop(DropMalformed, 1)
+			return
+		}
+		e.stageESP(el, i, headroom+ihl, len(pkt)-ihl)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vpgw/vpgw/esp/esptest"
+	"github.com/vpgw/vpgw/esp/mmsg"
 )
 
 // requireRoot fails (never skips) when not root: these tests are the only
@@ -181,6 +182,16 @@ func TestRootReceiveAllocs(t *testing.T) {
 			p.checkNoAllocs(pkt)
 			if s := a.t.Stats(); s.PacketsIn != 1000+2*allocPackets {
 				t.Fatalf("receiver stats %+v", s)
+			}
+			if udp {
+				// ESP in UDP goes with the kernel's offloads: GSO sends
+				// from the sender, GRO reads at the receiver.
+				if !b.ep.conns.NATT.(*mmsg.Conn).GSO() {
+					t.Error("sender's UDP 4500 socket has GSO off")
+				}
+				if !a.ep.conns.NATT.(*mmsg.Conn).GRO() {
+					t.Error("receiver's UDP 4500 socket did not turn GRO on")
+				}
 			}
 		})
 	}

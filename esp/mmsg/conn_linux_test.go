@@ -158,8 +158,12 @@ func TestAllocs(t *testing.T) {
 }
 
 // BenchmarkRoundTrip writes and reads back batches of 64 1400-byte datagrams
-// over loopback; one op is one datagram.
+// over loopback, one datagram per send and per read; one op is one datagram.
 func BenchmarkRoundTrip(b *testing.B) {
+	benchRoundTrip(b, false)
+}
+
+func benchRoundTrip(b *testing.B, offload bool) {
 	ua, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		b.Fatal(err)
@@ -172,13 +176,21 @@ func BenchmarkRoundTrip(b *testing.B) {
 	cb, _ := NewConn(ub)
 	defer ca.Close()
 	defer cb.Close()
+	size := 2048
+	ca.SetGSO(offload)
+	if offload {
+		if err := cb.EnableGRO(); err != nil {
+			b.Fatal(err)
+		}
+		size = MaxGROSize
+	}
 	var sa, sb Scratch
 	const batch = 64
 	out := make([]Message, batch)
 	for i := range out {
 		out[i] = Message{Buf: make([]byte, 1400), Addr: ub.LocalAddr().(*net.UDPAddr).AddrPort()}
 	}
-	in := readBufs(batch, 2048)
+	in := readBufs(batch, size)
 	b.SetBytes(1400)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -186,12 +198,14 @@ func BenchmarkRoundTrip(b *testing.B) {
 		if _, err := ca.WriteBatch(out, &sa); err != nil {
 			b.Fatal(err)
 		}
-		for got := 0; got < batch; {
+		for got := 0; got < batch*1400; {
 			n, err := cb.ReadBatch(in, &sb)
 			if err != nil {
 				b.Fatal(err)
 			}
-			got += n
+			for _, m := range in[:n] {
+				got += m.N
+			}
 		}
 	}
 }

@@ -7,6 +7,12 @@
 // And the structures handed to the kernel (mmsghdr, iovec and sockaddr
 // arrays) live in a Scratch owned by the calling goroutine, built on its
 // first call and reused for every later one.
+//
+// On UDP sockets it also uses the kernel's segmentation offloads where the
+// kernel has them: a write sends each run of equal-sized datagrams to one
+// destination as a single UDP_SEGMENT (GSO) send, and EnableGRO lets a read
+// return many datagrams of one flow coalesced in one buffer (UDP_GRO). One
+// system call and one trip through the stack then carry up to 64 packets.
 package mmsg
 
 import "net/netip"
@@ -25,6 +31,10 @@ type Message struct {
 	// Flags are the kernel's msg_flags of a datagram read, e.g. MSG_TRUNC
 	// when it did not fit in Buf.
 	Flags int
+	// Segment is, for a read on a Conn with GRO on, the size of each of the
+	// datagrams the kernel coalesced into Buf[:N] (the last may be
+	// shorter); 0 when Buf[:N] is one datagram. Ignored on write.
+	Segment int
 }
 
 // Scratch holds the kernel structures for one goroutine's batches. The zero
