@@ -124,8 +124,16 @@ func defaultTunnels() (tunnelOpts, tunnelOpts) {
 
 func startVPGW(t *testing.T, l *lab.Lab, config string) *vpgwInstance {
 	t.Helper()
+	return startVPGWIn(t, l, lab.RoleVGW, "vpgw", config)
+}
+
+// startVPGWIn runs vpgw in the namespace of role, with its files in the
+// lab's directory name (config's state_dir and control_socket must be
+// there).
+func startVPGWIn(t *testing.T, l *lab.Lab, role, name, config string) *vpgwInstance {
+	t.Helper()
 	bin := vpgwBinary(t)
-	dir := filepath.Join(l.Dir(), "vpgw")
+	dir := filepath.Join(l.Dir(), name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -136,14 +144,14 @@ func startVPGW(t *testing.T, l *lab.Lab, config string) *vpgwInstance {
 	if out, err := exec.Command(bin, "validate", "--config", cfgPath).CombinedOutput(); err != nil {
 		t.Fatalf("vpgw validate: %v\n%s", err, out)
 	}
-	p, err := l.Start(l.NS(lab.RoleVGW), "vpgw", nil, bin, "run", "--config", cfgPath, "--log-level", "debug")
+	p, err := l.Start(l.NS(role), name, nil, bin, "run", "--config", cfgPath, "--log-level", "debug")
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := &vpgwInstance{l: l, proc: p, bin: bin, socket: filepath.Join(dir, "vpgw.sock")}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("vpgw log (tail):\n%s", p.Tail(8000))
+			t.Logf("%s log (tail):\n%s", name, p.Tail(8000))
 		}
 	})
 	deadline := time.Now().Add(10 * time.Second)

@@ -187,6 +187,7 @@ type ModifyTunnelRequest struct {
 	DPDTimeout       *string       `json:"dpd_timeout,omitempty"`
 	DPDTimeoutAction *string       `json:"dpd_timeout_action,omitempty"`
 	StartupAction    *string       `json:"startup_action,omitempty"`
+	ForceUDPEncap    *bool         `json:"force_udp_encapsulation,omitempty"`
 }
 
 // PhaseModify changes a phase's proposals and lifetime; nil keeps.
@@ -251,6 +252,7 @@ type TunnelInfo struct {
 	DPDTimeout       string       `json:"dpd_timeout"`
 	DPDTimeoutAction string       `json:"dpd_timeout_action"`
 	StartupAction    string       `json:"startup_action"`
+	ForceUDPEncap    bool         `json:"force_udp_encapsulation"`
 }
 
 // PhaseInfo is one phase's proposals and lifetime.
@@ -710,6 +712,9 @@ func (req *ModifyTunnelRequest) apply(t Tunnel) (Tunnel, error) {
 	if req.StartupAction != nil {
 		t.StartupAction = *req.StartupAction
 	}
+	if req.ForceUDPEncap != nil {
+		t.ForceUDPEncap = *req.ForceUDPEncap
+	}
 	err := errors.Join(
 		phase("phase1", req.Phase1, &t.Phase1),
 		phase("phase2", req.Phase2, &t.Phase2),
@@ -783,6 +788,7 @@ func connectionInfo(tx *store.Tx, c store.VPNConnection, showPSK bool) (VPNConne
 			IKEVersions: nonNil(t.IKEVersions), Phase1: phaseInfo(t.Phase1), Phase2: phaseInfo(t.Phase2),
 			RekeyMargin: t.RekeyMargin.String(), RekeyFuzz: t.RekeyFuzz, ReplayWindow: t.ReplayWindow,
 			DPDTimeout: t.DPDTimeout.String(), DPDTimeoutAction: t.DPDTimeoutAction, StartupAction: t.StartupAction,
+			ForceUDPEncap: t.ForceUDPEncap,
 		}
 		if showPSK {
 			ti.PSK = t.PSK

@@ -76,6 +76,10 @@ type Tunnel struct {
 	DPDTimeout       time.Duration `yaml:"dpd_timeout"`
 	DPDTimeoutAction string        `yaml:"dpd_timeout_action"`
 	StartupAction    string        `yaml:"startup_action"`
+	// ForceUDPEncap puts ESP in UDP 4500 even without a NAT (IKEv2; like
+	// strongSwan's encap=yes): for paths that drop IP protocol 50, and for
+	// the UDP segmentation offloads raw ESP cannot use.
+	ForceUDPEncap bool `yaml:"force_udp_encapsulation"`
 }
 
 // PhaseConfig is the proposal set and lifetime of IKE phase 1 (IKE SA) or

@@ -316,6 +316,9 @@ func (v *cfgValidator) tunnel(p string, t *Tunnel) {
 	default:
 		v.fail(p+".startup_action", fmt.Sprintf("must be add or start, got %q", t.StartupAction))
 	}
+	if t.ForceUDPEncap && len(t.IKEVersions) > 0 && !slices.Contains(t.IKEVersions, IKEVersion2) {
+		v.fail(p+".force_udp_encapsulation", "applies to IKEv2 only: add ikev2 to ike_versions or remove it")
+	}
 }
 
 func (v *cfgValidator) insideCIDR(path string, ic netip.Prefix) {

@@ -192,6 +192,10 @@ func TestConfigValidateRules(t *testing.T) {
 			t0 + `dpd_timeout_action: must be clear, restart or none, got "hold"`},
 		{"startup_action", func(c *Config) { c.VPNConnections[0].Tunnels[0].StartupAction = "" },
 			t0 + `startup_action: must be add or start, got ""`},
+		{"force_udp_encapsulation with IKEv1 only", func(c *Config) {
+			c.VPNConnections[0].Tunnels[0].IKEVersions = []string{"ikev1"}
+			c.VPNConnections[0].Tunnels[0].ForceUDPEncap = true
+		}, t0 + "force_udp_encapsulation: applies to IKEv2 only: add ikev2 to ike_versions or remove it"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -195,6 +195,7 @@ func toStoreTunnel(t Tunnel) store.TunnelOptions {
 		Phase1: toStorePhase(t.Phase1), Phase2: toStorePhase(t.Phase2),
 		RekeyMargin: t.RekeyMargin, RekeyFuzz: t.RekeyFuzz, ReplayWindow: t.ReplayWindow,
 		DPDTimeout: t.DPDTimeout, DPDTimeoutAction: t.DPDTimeoutAction, StartupAction: t.StartupAction,
+		ForceUDPEncap: t.ForceUDPEncap,
 	}
 }
 
@@ -204,6 +205,7 @@ func fromStoreTunnel(t store.TunnelOptions) Tunnel {
 		Phase1: fromStorePhase(t.Phase1), Phase2: fromStorePhase(t.Phase2),
 		RekeyMargin: t.RekeyMargin, RekeyFuzz: t.RekeyFuzz, ReplayWindow: t.ReplayWindow,
 		DPDTimeout: t.DPDTimeout, DPDTimeoutAction: t.DPDTimeoutAction, StartupAction: t.StartupAction,
+		ForceUDPEncap: t.ForceUDPEncap,
 	}
 }
 

@@ -134,6 +134,7 @@ func (d *Daemon) startTunnel(s tunnelSetup, connIdx int) (_ *tunnel, err error) 
 			RekeyMargin:   tc.RekeyMargin,
 			RekeyFuzz:     tc.RekeyFuzz,
 			StartupAction: tc.StartupAction,
+			ForceUDPEncap: tc.ForceUDPEncap,
 		}, send, d.events, ike.SystemClock{}, randReader, t.log.With("component", "ikev2"))
 	}
 	if slices.Contains(tc.IKEVersions, IKEVersion1) {

@@ -64,6 +64,7 @@ type TunnelOptions struct {
 	DPDTimeout       time.Duration `json:"dpd_timeout_ns"`
 	DPDTimeoutAction string        `json:"dpd_timeout_action"`
 	StartupAction    string        `json:"startup_action"`
+	ForceUDPEncap    bool          `json:"force_udp_encapsulation,omitempty"`
 }
 
 // Phase is the proposal set and lifetime of IKE phase 1 or 2

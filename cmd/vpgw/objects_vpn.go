@@ -230,6 +230,9 @@ func describeVPN(tw *tabwriter.Writer, v gateway.VPNConnectionInfo, showPSK bool
 		kv("  DPD timeout", t.DPDTimeout)
 		kv("  DPD timeout action", t.DPDTimeoutAction)
 		kv("  Startup action", t.StartupAction)
+		if t.ForceUDPEncap {
+			kv("  UDP encapsulation", "forced")
+		}
 	}
 }
 
@@ -331,7 +334,7 @@ func tunnelModifyCmd() *cobra.Command {
 	var conn string
 	var n int
 	var psk, inside, dpdAction, startup string
-	var generate bool
+	var generate, forceEncap bool
 	var ikeVersions []string
 	var enc, integ [2][]string
 	var dh [2][]int
@@ -426,6 +429,9 @@ in the process list and shell history.`,
 			if set("startup-action") {
 				req.StartupAction = &startup
 			}
+			if set("force-udp-encapsulation") {
+				req.ForceUDPEncap = &forceEncap
+			}
 			if !changed {
 				return errors.New("nothing to modify: give at least one tunnel option (see vpgw tunnel modify --help)")
 			}
@@ -462,6 +468,7 @@ in the process list and shell history.`,
 	f.DurationVar(&dpd, "dpd-timeout", 0, "dead peer detection timeout (at least 30s)")
 	f.StringVar(&dpdAction, "dpd-timeout-action", "", "after a DPD timeout: clear | restart | none")
 	f.StringVar(&startup, "startup-action", "", "add (the customer gateway initiates) | start (vpgw initiates)")
+	f.BoolVar(&forceEncap, "force-udp-encapsulation", false, "put ESP in UDP 4500 even without a NAT (IKEv2; like strongSwan's encap=yes)")
 	cmd.MarkFlagRequired("connection")
 	cmd.MarkFlagRequired("tunnel")
 	cmd.MarkFlagsMutuallyExclusive("psk", "generate-psk")

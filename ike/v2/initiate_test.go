@@ -253,3 +253,46 @@ func TestInitiateWrongPSK(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 }
+
+// ForceUDPEncap on either side, with no NAT: the initiator moves to 4500
+// after IKE_SA_INIT and both sides encapsulate ESP in UDP, as with a NAT.
+func TestForceUDPEncap(t *testing.T) {
+	force := func(c *Config) { c.ForceUDPEncap = true }
+	for _, tc := range []struct {
+		name       string
+		modA, modB func(*Config)
+	}{
+		{"initiator forces", force, nil},
+		{"responder forces", nil, force},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair(t, false, tc.modA, tc.modB)
+			if err := p.a.Initiate(); err != nil {
+				t.Fatal(err)
+			}
+			p.deliver(p.take(toB)) // IKE_SA_INIT
+			p.deliver(p.take(toA))
+			auth := p.take(toB)
+			if len(auth) != 1 || auth[0].from != vgw4500 || auth[0].to != cgw4500 {
+				t.Fatalf("IKE_AUTH sent %+v, want %v → %v", auth, vgw4500, cgw4500)
+			}
+			p.deliver(auth)
+			p.flush()
+			ea, eb := drain(p.ea), drain(p.eb)
+			if len(ea) != 2 || len(eb) != 2 {
+				t.Fatalf("events %#v %#v", ea, eb)
+			}
+			if up := ea[0].(ike.IKEUp); !up.NATT || up.Remote != cgw4500 {
+				t.Errorf("initiator %+v", up)
+			}
+			if up := eb[0].(ike.IKEUp); !up.NATT || up.Remote != vgw4500 {
+				t.Errorf("responder %+v", up)
+			}
+			ca, cb := ea[1].(ike.ChildUp).Child, eb[1].(ike.ChildUp).Child
+			mirrored(t, ca, cb)
+			if !ca.UDPEncap || !cb.UDPEncap || ca.Remote != cgw4500 || cb.Remote != vgw4500 {
+				t.Errorf("children not UDP-encapsulated on 4500:\n a %+v\n b %+v", ca, cb)
+			}
+		})
+	}
+}

@@ -130,7 +130,7 @@ func (r *Responder) sendSAInit(st *initState) {
 		&message.SA{Proposals: ike.V2IKEProposals(r.cfg.IKE, st.group)},
 		&message.KE{Group: uint16(st.group), Data: st.dh.Public()},
 		&message.Nonce{Data: st.ni},
-		&message.Notify{NotifyType: message.NAT_DETECTION_SOURCE_IP, Data: natdHash(st.spii, 0, st.local)},
+		&message.Notify{NotifyType: message.NAT_DETECTION_SOURCE_IP, Data: natdSource(st.spii, 0, st.local, r.cfg.ForceUDPEncap)},
 		&message.Notify{NotifyType: message.NAT_DETECTION_DESTINATION_IP, Data: natdHash(st.spii, 0, st.remote)},
 	)
 	m := message.Message{
@@ -234,6 +234,7 @@ func (r *Responder) handleSAInitResponse(m *message.Message, local, remote netip
 		return
 	}
 	natd := checkNATDSPIs(m.Notifies(), st.spii, h.SPIr, local, remote)
+	natd.force(r.cfg.ForceUDPEncap)
 	sa := &ikeSA{
 		spii: st.spii, spir: h.SPIr, initiator: true, state: saHalfOpen, suite: s, keys: keys,
 		local: local, remote: remote, natt: natd.detection,
@@ -252,18 +253,7 @@ func (r *Responder) handleSAInitResponse(m *message.Message, local, remote netip
 	stopTimer(&q.timer)
 	r.conn.st, r.conn.init, r.conn.sa = nil, nil, sa
 	r.sas[sa.spii] = sa
-	nat := "no NAT"
-	switch {
-	case natd.peerNAT && natd.localNAT:
-		nat = "NAT detected (both sides), moving to port 4500"
-	case natd.peerNAT:
-		nat = "NAT detected (peer behind NAT), moving to port 4500"
-	case natd.localNAT:
-		nat = "NAT detected (we are behind NAT), moving to port 4500"
-	case !natd.present:
-		nat = "no NAT-D from peer"
-	}
-	r.log.Info(fmt.Sprintf("IKE_SA_INIT to %v: peer chose %s, %s", remote, ikeSuiteName(s), nat), "spi", sa.String())
+	r.log.Info(fmt.Sprintf("IKE_SA_INIT to %v: peer chose %s, %s", remote, ikeSuiteName(s), natd.describe(", moving to port 4500")), "spi", sa.String())
 	r.sendAuth(sa)
 }
 

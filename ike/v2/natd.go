@@ -41,7 +41,45 @@ type natdResult struct {
 	present   bool // the peer sent NAT-D notifies at all
 	peerNAT   bool // the peer's source address was translated
 	localNAT  bool // our address was translated (we are behind a NAT)
-	detection bool // either of the above: use UDP encapsulation
+	forced    bool // no NAT maybe, but we force UDP encapsulation
+	detection bool // any of the above: use UDP encapsulation
+}
+
+// force makes the result ask for UDP encapsulation (Config.ForceUDPEncap):
+// we also fake our NAT_DETECTION_SOURCE_IP (natdSource), so the peer sees
+// us behind a NAT and encapsulates too, as strongSwan's encap=yes does.
+func (n *natdResult) force(on bool) {
+	if on && !n.detection {
+		n.forced, n.detection = true, true
+	}
+}
+
+// describe is the log's words for the result; move is appended when the
+// SA goes to port 4500.
+func (n natdResult) describe(move string) string {
+	switch {
+	case n.peerNAT && n.localNAT:
+		return "NAT detected (both sides)" + move
+	case n.peerNAT:
+		return "NAT detected (peer behind NAT)" + move
+	case n.localNAT:
+		return "NAT detected (we are behind NAT)" + move
+	case n.forced:
+		return "no NAT, UDP encapsulation forced" + move
+	case !n.present:
+		return "no NAT-D from peer"
+	}
+	return "no NAT"
+}
+
+// natdSource is the hash of our NAT_DETECTION_SOURCE_IP: of local, or
+// when forcing UDP encapsulation of an address no packet can come from
+// (0.0.0.0:0), so that the peer's check fails.
+func natdSource(spii, spir uint64, local netip.AddrPort, force bool) []byte {
+	if force {
+		local = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	}
+	return natdHash(spii, spir, local)
 }
 
 // checkNATD compares the peer's NAT-D notifies in an IKE_SA_INIT request
@@ -85,9 +123,9 @@ func checkNATDSPIs(notifies []*message.Notify, spii, spir uint64, local, remote 
 
 // natdNotifies builds our NAT_DETECTION_SOURCE_IP/DESTINATION_IP for the
 // IKE_SA_INIT response, from the addresses the request arrived with.
-func natdNotifies(spii, spir uint64, local, remote netip.AddrPort) []message.Payload {
+func natdNotifies(spii, spir uint64, local, remote netip.AddrPort, force bool) []message.Payload {
 	return []message.Payload{
-		&message.Notify{NotifyType: message.NAT_DETECTION_SOURCE_IP, Data: natdHash(spii, spir, local)},
+		&message.Notify{NotifyType: message.NAT_DETECTION_SOURCE_IP, Data: natdSource(spii, spir, local, force)},
 		&message.Notify{NotifyType: message.NAT_DETECTION_DESTINATION_IP, Data: natdHash(spii, spir, remote)},
 	}
 }

@@ -66,6 +66,12 @@ type Config struct {
 	// again whenever the tunnel's last IKE SA goes away. "add" or "": the
 	// customer gateway initiates.
 	StartupAction string
+
+	// ForceUDPEncap encapsulates ESP in UDP 4500 even without a NAT (like
+	// strongSwan's encap=yes): our NAT-D source hash is faked so that the
+	// peer encapsulates as well. For paths that drop IP protocol 50, and
+	// for the UDP offloads (GSO/GRO) raw ESP cannot have.
+	ForceUDPEncap bool
 }
 
 // Values of Config.DPDAction and Config.StartupAction.

@@ -106,6 +106,9 @@ func (s *saInitState) process() ([]message.Payload, *ikeSA, error) {
 		return nil, nil, err
 	}
 	s.natd = checkNATD(message.Notifies(s.req.Payloads), s.req.Header.SPIi, s.local, s.remote)
+	if s.natd.present {
+		s.natd.force(s.r.cfg.ForceUDPEncap)
+	}
 	sa, err := s.createSA()
 	if err != nil {
 		return nil, nil, err
@@ -203,18 +206,7 @@ func (s *saInitState) createSA() (*ikeSA, error) {
 	if err := sa.newProtectors(); err != nil {
 		return nil, err
 	}
-	nat := "no NAT"
-	switch {
-	case s.natd.peerNAT && s.natd.localNAT:
-		nat = "NAT detected (both sides)"
-	case s.natd.peerNAT:
-		nat = "NAT detected (peer behind NAT)"
-	case s.natd.localNAT:
-		nat = "NAT detected (we are behind NAT)"
-	case !s.natd.present:
-		nat = "no NAT-D from peer"
-	}
-	r.log.Info(fmt.Sprintf("IKE_SA_INIT from %v: chose %s, %s", s.remote, ikeSuiteName(s.suite), nat), "spi", sa.String())
+	r.log.Info(fmt.Sprintf("IKE_SA_INIT from %v: chose %s, %s", s.remote, ikeSuiteName(s.suite), s.natd.describe("")), "spi", sa.String())
 	return sa, nil
 }
 
@@ -227,7 +219,7 @@ func (s *saInitState) buildResponse() []message.Payload {
 		&message.Nonce{Data: s.nr},
 	}
 	if s.natd.present {
-		reply = append(reply, natdNotifies(s.req.Header.SPIi, s.spir, s.local, s.remote)...)
+		reply = append(reply, natdNotifies(s.req.Header.SPIi, s.spir, s.local, s.remote, s.r.cfg.ForceUDPEncap)...)
 	}
 	return reply
 }
