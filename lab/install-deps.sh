@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the netns lab needs (strongSwan with kernel-libipsec, FRR for
-# BGP on the customer gateway, nftables, iproute2, ping) and makes sure no
+# BGP on the customer gateway, nftables, iproute2, ping, ethtool) and makes sure no
 # strongSwan or FRR daemon runs in the host namespace. Idempotent: when
 # everything is installed it does not call apt, so it is fast and works
 # offline. Needs root.
@@ -8,7 +8,7 @@ set -euo pipefail
 
 PKGS=(strongswan strongswan-swanctl charon-systemd libcharon-extra-plugins
       libstrongswan-extra-plugins nftables iproute2 iputils-ping procps util-linux
-      python3 frr)
+      python3 frr ethtool)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps.sh: needs root" >&2

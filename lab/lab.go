@@ -185,6 +185,12 @@ func (l *Lab) build() error {
 			if _, err := l.run("ip", "-n", end.ns, "link", "set", end.ifname, "up"); err != nil {
 				return err
 			}
+			// GRO on, as on a VM's virtio-net NIC (a veth has it off): the
+			// kernel then coalesces what a UDP_GRO socket (vpgw's and
+			// wireguard-go's 4500) and a TSO TUN receive.
+			if _, err := l.Exec(end.ns, "ethtool", "-K", end.ifname, "gro", "on"); err != nil {
+				return err
+			}
 		}
 	}
 	for _, r := range Roles {
