@@ -19,6 +19,9 @@ const (
 
 	// socketBatchSize is how many datagrams one recvmmsg may return.
 	socketBatchSize = 64
+	// ikeBatchSize is that for UDP 500, which carries only IKE: few
+	// datagrams, and each tunnel's socket holds its buffers for good.
+	ikeBatchSize = 8
 	// maxTUNBatch is the most packets read from a TUN at once (wireguard's
 	// conn.IdealBatchSize, the largest tun.Device.BatchSize).
 	maxTUNBatch = 128
@@ -107,12 +110,17 @@ type sealJob struct {
 	seq                   uint32
 }
 
-// newOutElems makes a container for batches of n ≤ maxTUNBatch packets.
-func newOutElems(n int) *outElems {
+// newOutElems makes a container for batches of n ≤ maxTUNBatch packets of
+// at most mtu bytes: a TUN hands over no larger packet (a segmentation
+// offload read is split into packets of the MTU at most), and sizing the
+// buffers by it rather than MaxPacketSize keeps an idle tunnel's memory
+// small.
+func newOutElems(n, mtu int) *outElems {
 	el := new(outElems)
-	mem := make([]packetBuffer, n)
-	for i := range mem {
-		el.bufArr[i] = mem[i][:]
+	size := headroom + mtu + SealTailroom
+	mem := make([]byte, n*size)
+	for i := range n {
+		el.bufArr[i] = mem[i*size : (i+1)*size : (i+1)*size]
 	}
 	el.bufs, el.sizes = el.bufArr[:n], el.sizeArr[:n]
 	el.pkts, el.msgs = el.pktArr[:0], el.msgArr[:0]
@@ -131,10 +139,12 @@ func (el *outElems) reset() {
 // outElems while the decryption worker has it.
 type inElems struct {
 	sync.Mutex
-	bufs [socketBatchSize][]byte
-	msgs [socketBatchSize]mmsg.Message // msgs[i].Buf is bufs[i] after headroom
-	pkts []openJob                     // the ESP packets of the batch, in arrival order
+	bufs [][]byte       // bufs[i] is all of one buffer; len is the batch size
+	msgs []mmsg.Message // msgs[i].Buf is bufs[i] after headroom
+	pkts []openJob      // the ESP packets of the batch, in arrival order
 
+	bufArr [socketBatchSize][]byte
+	msgArr [socketBatchSize]mmsg.Message
 	pktArr [socketBatchSize]openJob
 }
 
@@ -150,13 +160,16 @@ type openJob struct {
 	err       error
 }
 
-func newInElems() *inElems {
+// newInElems makes a container for batches of n ≤ socketBatchSize
+// datagrams.
+func newInElems(n int) *inElems {
 	el := new(inElems)
-	mem := make([]packetBuffer, socketBatchSize)
+	mem := make([]packetBuffer, n)
 	for i := range mem {
-		el.bufs[i] = mem[i][:]
-		el.msgs[i].Buf = mem[i][headroom : headroom+MaxPacketSize]
+		el.bufArr[i] = mem[i][:]
+		el.msgArr[i].Buf = mem[i][headroom : headroom+MaxPacketSize]
 	}
+	el.bufs, el.msgs = el.bufArr[:n], el.msgArr[:n]
 	el.pkts = el.pktArr[:0]
 	return el
 }

@@ -45,9 +45,9 @@ type inPipe struct {
 	free freeList[*inElems]
 }
 
-func newInPipe(depth int) inPipe {
+func newInPipe(depth, batch int) inPipe {
 	// One more each for the reader and the sequential receiver.
-	p := inPipe{free: newFreeList(depth+2, newInElems)}
+	p := inPipe{free: newFreeList(depth+2, func() *inElems { return newInElems(batch) })}
 	if depth > 0 {
 		p.q = make(chan *inElems, depth)
 	}
@@ -74,7 +74,7 @@ func (e *Endpoint) routineReceive(c PacketConn, port uint16, p inPipe) {
 	el := p.free.get()
 	defer func() { p.free.put(el) }()
 	for {
-		msgs := el.msgs[:]
+		msgs := el.msgs
 		if gro != nil {
 			msgs = gro.msgs[:]
 		}

@@ -103,7 +103,7 @@ func (e *Endpoint) NewTunnel(cfg TunnelConfig, log *slog.Logger) (*Tunnel, error
 	depth := sequentialDepth(batch, e.crypto.workers)
 	t.sendQueue = make(chan *outElems, depth)
 	// One more each for the reader and the sender.
-	t.outFree = newFreeList(depth+2, func() *outElems { return newOutElems(batch) })
+	t.outFree = newFreeList(depth+2, func() *outElems { return newOutElems(batch, t.mtu) })
 
 	e.mu.Lock()
 	if e.closed.Load() {
