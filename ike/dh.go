@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"sync"
 
 	"github.com/vpgw/vpgw/suite"
 )
@@ -52,6 +53,9 @@ const (
 type modpGroup struct {
 	p, g, q *big.Int
 	expBits int
+
+	combOnce sync.Once
+	comb     [][]big.Int // powers of g for public values (dh_comb.go)
 }
 
 var modpGroups = map[suite.DHGroup]*modpGroup{
@@ -215,7 +219,7 @@ type modpDH struct {
 }
 
 func newMODP(g suite.DHGroup, m *modpGroup, x *big.Int) *modpDH {
-	y := new(big.Int).Exp(m.g, x, m.p)
+	y := m.powG(x)
 	return &modpDH{group: g, m: m, x: x, pub: y.FillBytes(make([]byte, m.size()))}
 }
 
