@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
@@ -30,88 +29,51 @@ const nonceLen = 32
 // pair's addresses and PSK.
 type params struct {
 	local, target netip.Addr
+	port          uint16 // the responder's IKE port: 500 (tests use another)
 	psk           []byte
 	group         suite.DHGroup
 	ikePol        ike.Policy
 	espPol        ike.Policy
+	pfs           suite.DHGroup // IKEv1 Quick Mode's PFS group, 0 for none
 	tsi, tsr      []netip.Prefix
 	timeouts      []time.Duration // per try: first send and each retransmit
 }
 
-// ikeSA is an established SA, kept until it is deleted.
+// ikeSA is an established IKEv2 SA, kept until it is deleted.
 type ikeSA struct {
+	link
 	p          *params // its pair's addresses and PSK
-	conn       *net.UDPConn
-	remote     netip.AddrPort // 500, or 4500 after NAT detection
-	natt       bool
 	spii, spir uint64
 	in, out    *ike.Protector
 	nextID     uint32
 	gone       bool // the responder deleted it (seen by serve)
 }
 
-func (sa *ikeSA) close() {
-	if sa.conn != nil {
-		_ = sa.conn.Close()
-	}
-}
+func (sa *ikeSA) deletedByPeer() bool { return sa.gone }
 
-// send writes pkt, with the non-ESP marker on port 4500.
-func (sa *ikeSA) send(pkt []byte) error {
-	if sa.natt {
-		pkt = append([]byte{0, 0, 0, 0}, pkt...)
-	}
-	_, err := sa.conn.WriteToUDPAddrPort(pkt, sa.remote)
-	return err
-}
+func (sa *ikeSA) remove() error { return deleteSA(sa.p, sa) }
 
 // exchange sends pkt and waits for a message accept() takes, retransmitting
 // pkt on the run's schedule. It returns the parsed message.
 func (sa *ikeSA) exchange(p *params, pkt []byte, accept func(*message.Message) bool) (*message.Message, error) {
-	buf := make([]byte, 65536)
-	for try, wait := range p.timeouts {
-		if err := sa.send(pkt); err != nil {
-			return nil, fmt.Errorf("send: %w", err)
+	var got *message.Message
+	err := sa.link.exchange(p.timeouts, pkt, func(b []byte) bool {
+		if m := sa.parse(b); m != nil && accept(m) {
+			got = m
+			return true
 		}
-		deadline := time.Now().Add(wait)
-		_ = sa.conn.SetReadDeadline(deadline)
-		for {
-			m, err := sa.receive(buf)
-			if err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					break
-				}
-				return nil, fmt.Errorf("receive: %w", err)
-			}
-			if m != nil && accept(m) {
-				return m, nil
-			}
-		}
-		_ = try
-	}
-	return nil, fmt.Errorf("no response after %d tries", len(p.timeouts))
+		return false
+	})
+	return got, err
 }
 
-// receive reads one datagram; it returns a nil message for anything that
-// is not an IKE message of this SA.
-func (sa *ikeSA) receive(buf []byte) (*message.Message, error) {
-	n, from, err := sa.conn.ReadFromUDPAddrPort(buf)
-	if err != nil {
-		return nil, err
-	}
-	b := buf[:n]
-	if from.Port() == 4500 || sa.natt {
-		if len(b) < 4 || !bytes.Equal(b[:4], []byte{0, 0, 0, 0}) {
-			return nil, nil // ESP or keepalive: not for us
-		}
-		b = b[4:]
-	}
-	m, err := message.Parse(bytes.Clone(b))
+// parse returns nil for anything that is not an IKE message of this SA.
+func (sa *ikeSA) parse(b []byte) *message.Message {
+	m, err := message.Parse(b)
 	if err != nil || m.Header.SPIi != sa.spii {
-		return nil, nil
+		return nil
 	}
-	return m, nil
+	return m
 }
 
 // serve answers the responder's INFORMATIONAL requests while the SA is
@@ -120,39 +82,23 @@ func (sa *ikeSA) receive(buf []byte) (*message.Message, error) {
 // response, and a DELETE of the IKE SA is acknowledged and marks the SA
 // gone, so no DELETE of ours follows. Other requests are ignored.
 func (sa *ikeSA) serve(quit <-chan struct{}) {
-	buf := make([]byte, 65536)
-	for {
-		select {
-		case <-quit:
-			return
-		default:
-		}
-		_ = sa.conn.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
-		m, err := sa.receive(buf)
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return
-		}
+	sa.listen(quit, func(b []byte) bool {
+		m := sa.parse(b)
 		if m == nil || m.Header.Exchange != message.INFORMATIONAL || m.Header.IsResponse() || m.Header.SPIr != sa.spir {
-			continue
+			return false
 		}
 		payloads, err := sa.open(m)
-		if err != nil {
-			continue
-		}
-		if sa.answer(m.Header.MessageID) != nil {
-			continue
+		if err != nil || sa.answer(m.Header.MessageID) != nil {
+			return false
 		}
 		for _, pl := range payloads {
 			if d, ok := pl.(*message.Delete); ok && d.Protocol == message.ProtocolIKE {
 				sa.gone = true
-				return
+				return true
 			}
 		}
-	}
+		return false
+	})
 }
 
 // answer sends an empty INFORMATIONAL response to the responder's request id.
@@ -233,22 +179,20 @@ func fail(step, format string, a ...any) *failure {
 	return &failure{step: step, reason: fmt.Sprintf(format, a...)}
 }
 
-// establish runs IKE_SA_INIT and IKE_AUTH (with one CHILD_SA) on a fresh
+// establish runs IKEv2's IKE_SA_INIT and IKE_AUTH (with one CHILD_SA) on a fresh
 // socket. On success the SA keeps its socket for the DELETE.
-func establish(p *params) (*ikeSA, error) {
-	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.local, 0)))
+func establish(p *params) (session, error) {
+	l, localAP, err := dial(p)
 	if err != nil {
 		return nil, fail("socket", "%v", err)
 	}
-	sa := &ikeSA{p: p, conn: conn, remote: netip.AddrPortFrom(p.target, 500), spii: randUint64()}
+	sa := &ikeSA{link: l, p: p, spii: randUint64()}
 	ok := false
 	defer func() {
 		if !ok {
 			sa.close()
 		}
 	}()
-	localAP := conn.LocalAddr().(*net.UDPAddr).AddrPort()
-	localAP = netip.AddrPortFrom(localAP.Addr().Unmap(), localAP.Port())
 
 	// IKE_SA_INIT
 	dh, err := ike.NewDH(p.group, rand.Reader)
@@ -336,8 +280,7 @@ func establish(p *params) (*ikeSA, error) {
 		}
 	}
 	if seen && (!srcOK || !dstOK) {
-		sa.natt = true
-		sa.remote = netip.AddrPortFrom(p.target, 4500)
+		sa.floatNATT()
 	}
 
 	// IKE_AUTH with the first CHILD_SA

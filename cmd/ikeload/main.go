@@ -1,8 +1,11 @@
-// Command ikeload is an IKEv2 load generator built on vpgw's own IKE code:
+// Command ikeload is an IKE load generator built on vpgw's own IKE code:
 // it opens --count IKE SAs, each with one CHILD_SA, against a responder
 // (vpgw or strongSwan) at --rate SAs per second with at most --concurrency
 // exchanges in flight, reports the establishment rate, latency percentiles
-// and failures, and deletes the SAs at the end.
+// and failures, and deletes the SAs at the end. IKEv2 by default; with
+// --ike-version 1 each SA is an IKEv1 Main Mode (PSK) and one Quick Mode
+// (an ESP SA pair, PFS with the --dh group unless --pfs=false), deleted
+// with an informational DELETE each for the IPsec and the ISAKMP SA.
 //
 // Every SA runs on its own UDP socket bound to --local (so its own source
 // port): the responder sees many SAs from one customer-gateway address, as
@@ -12,6 +15,9 @@
 //
 //	ip netns exec lab-cgw ikeload --target 203.0.113.2 --local 198.51.100.2 \
 //	    --psk secret --count 500 --rate 0 --concurrency 16 --dh x25519
+//
+//	ip netns exec lab-cgw ikeload --ike-version 1 --target 203.0.113.2 \
+//	    --local 198.51.100.2 --psk secret --count 50 --concurrency 8 --dh modp2048
 //
 // Many tunnels at once: --pairs FILE ("LOCAL TARGET [PSK]" lines) or
 // --local-range/--target-range give one (local, target, PSK) pair per
@@ -64,12 +70,12 @@ type Result struct {
 	Failed        int            `json:"failed"`
 	Failures      map[string]int `json:"failures,omitempty"`
 	FailedTargets []string       `json:"failed_targets,omitempty"` // targets with at least one failed SA
-	Seconds       float64        `json:"seconds"`                  // first IKE_SA_INIT to last IKE_AUTH response
+	Seconds       float64        `json:"seconds"`                  // first IKE_SA_INIT to last IKE_AUTH response (v1: MM1 to QM3)
 	SAsPerSec     float64        `json:"sas_per_sec"`              // established / seconds
-	LatencyMS     Percentiles    `json:"latency_ms"`               // IKE_SA_INIT sent to IKE_AUTH verified
+	LatencyMS     Percentiles    `json:"latency_ms"`               // IKE_SA_INIT sent to IKE_AUTH verified (v1: MM1 to QM3 sent)
 	Held          float64        `json:"held_seconds"`             // time the SAs were held before the DELETEs
-	Deleted       int            `json:"deleted"`                  // DELETEs answered
-	DeleteFails   int            `json:"delete_failed"`            // DELETEs unanswered
+	Deleted       int            `json:"deleted"`                  // DELETEs answered (v1: sent; IKEv1 has no answer)
+	DeleteFails   int            `json:"delete_failed"`            // DELETEs unanswered (v1: not sent)
 	DeleteSecs    float64        `json:"delete_seconds"`
 	DeletedByPeer int            `json:"deleted_by_responder"` // deleted by the responder during --hold
 }
@@ -82,12 +88,21 @@ type Percentiles struct {
 	Max float64 `json:"max"`
 }
 
+// session is an established SA of either IKE version, kept until deleted.
+type session interface {
+	serve(quit <-chan struct{}) // answers the responder while held
+	remove() error              // deletes the SA at the responder
+	deletedByPeer() bool        // the responder deleted it while held
+	close()
+}
+
 func usageExit(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "ikeload: "+format+"\n", a...)
 	os.Exit(2)
 }
 
 func main() {
+	version := flag.Int("ike-version", 2, "IKE version: 2, or 1 (Main Mode with PSK + one Quick Mode per SA)")
 	target := flag.String("target", "", "responder's IP address (IKE on UDP 500)")
 	local := flag.String("local", "", "local IP address to send from (each SA gets its own source port)")
 	psk := flag.String("psk", "", "pre-shared key (or $IKELOAD_PSK)")
@@ -99,12 +114,13 @@ func main() {
 	rate := flag.Float64("rate", 0, "new SAs started per second (0: as fast as --concurrency allows)")
 	conc := flag.Int("concurrency", 8, "exchanges in flight at most")
 	dh := flag.String("dh", "modp2048", "DH group: modp2048 | x25519 | ecp256 (also modp3072, modp4096, ecp384)")
-	ikeProp := flag.String("ike-proposal", "aes128/sha2-256", "IKE proposal in vpgw's names: ENC[,ENC...][/INTEG[,INTEG...]] (e.g. aes128/sha2-256, aes256-gcm-16/sha2-384); the DH group comes from --dh")
+	ikeProp := flag.String("ike-proposal", "aes128/sha2-256", "IKE proposal in vpgw's names: ENC[,ENC...][/INTEG[,INTEG...]] (e.g. aes128/sha2-256, aes256-gcm-16/sha2-384; IKEv1: AES-CBC only); the DH group comes from --dh")
 	espProp := flag.String("esp-proposal", "aes128-gcm-16", "ESP proposal in vpgw's names: ENC[,ENC...][/INTEG[,INTEG...]] (e.g. aes128-gcm-16, aes128/sha1)")
-	tsi := flag.String("tsi", "172.16.0.0/24", "initiator's traffic selectors (comma-separated prefixes)")
-	tsr := flag.String("tsr", "10.0.0.0/16", "responder's traffic selectors (comma-separated prefixes)")
+	pfs := flag.Bool("pfs", true, "IKEv1: Quick Mode with PFS in the --dh group, as AWS's configurations set it up (false: no PFS)")
+	tsi := flag.String("tsi", "172.16.0.0/24", "initiator's traffic selectors (comma-separated prefixes; IKEv1: one)")
+	tsr := flag.String("tsr", "10.0.0.0/16", "responder's traffic selectors (comma-separated prefixes; IKEv1: one)")
 	timeout := flag.Duration("timeout", 2*time.Second, "first retransmission timeout; doubles, 3 retransmits")
-	hold := flag.Duration("hold", 0, "keep the SAs this long before deleting them (SIGINT or SIGTERM ends the hold)")
+	hold := flag.Duration("hold", 0, "keep the SAs this long before deleting them, answering the responder's liveness checks (IKEv2 INFORMATIONAL, IKEv1 DPD R-U-THERE); SIGINT or SIGTERM ends the hold")
 	noDelete := flag.Bool("no-delete", false, "leave the SAs up (the responder expires them)")
 	asJSON := flag.Bool("json", false, "print the result as JSON only (progress lines go to stderr)")
 	flag.Parse()
@@ -154,9 +170,13 @@ func main() {
 	if multi && !countSet {
 		*count = 1
 	}
-	base, err := buildParams(*dh, *ikeProp, *espProp, *tsi, *tsr, *timeout)
+	base, err := buildParams(*version, *dh, *ikeProp, *espProp, *tsi, *tsr, *pfs, *timeout)
 	if err != nil {
 		usageExit("%v", err)
+	}
+	open := establish
+	if *version == 1 {
+		open = establishV1
 	}
 	if *count < 1 || *conc < 1 || *rate < 0 {
 		usageExit("--count and --concurrency must be >= 1, --rate >= 0")
@@ -175,7 +195,7 @@ func main() {
 	}()
 
 	jobs := makeJobs(base, pairs, *count)
-	res, sas := run(jobs, *rate, *conc, stop)
+	res, sas := run(jobs, open, *rate, *conc, stop)
 	res.Target, res.Pairs, res.DH = pairs[0].target.String(), len(pairs), *dh
 	if len(pairs) > 1 {
 		res.Target = fmt.Sprintf("%d targets", countTargets(pairs))
@@ -210,7 +230,7 @@ func main() {
 	if *asJSON {
 		_ = json.NewEncoder(os.Stdout).Encode(res)
 	} else {
-		printResult(res)
+		printResult(res, *version)
 	}
 	if res.Established == 0 {
 		os.Exit(1)
@@ -219,14 +239,20 @@ func main() {
 
 // buildParams checks the settings every SA shares; makeJobs adds each
 // pair's addresses and PSK.
-func buildParams(dh, ikeProp, espProp, tsi, tsr string, timeout time.Duration) (*params, error) {
-	p := &params{}
+func buildParams(version int, dh, ikeProp, espProp, tsi, tsr string, pfs bool, timeout time.Duration) (*params, error) {
+	p := &params{port: 500}
 	var err error
+	if version != 1 && version != 2 {
+		return nil, fmt.Errorf("--ike-version: %d (want 1 or 2)", version)
+	}
 	g, ok := groups[dh]
 	if !ok || !ike.SupportedGroup(g) {
 		return nil, fmt.Errorf("--dh: unknown group %q", dh)
 	}
 	p.group = g
+	if version == 1 && pfs {
+		p.pfs = g
+	}
 	if p.ikePol, err = parseProposal(ikeProp, []int{int(g)}); err != nil {
 		return nil, fmt.Errorf("--ike-proposal: %w", err)
 	}
@@ -238,6 +264,17 @@ func buildParams(dh, ikeProp, espProp, tsi, tsr string, timeout time.Duration) (
 	}
 	if p.tsr, err = parsePrefixes(tsr); err != nil {
 		return nil, fmt.Errorf("--tsr: %w", err)
+	}
+	if version == 1 {
+		if len(ike.V1IKETransforms(p.ikePol, v1IKELifetime)) == 0 {
+			return nil, fmt.Errorf("--ike-proposal: %q: IKEv1 phase 1 needs an AES-CBC cipher", ikeProp)
+		}
+		if len(p.tsi) != 1 || len(p.tsr) != 1 {
+			return nil, errors.New("--tsi, --tsr: IKEv1 Quick Mode takes one prefix each")
+		}
+		if p.pfs != 0 {
+			p.espPol.DHGroups = []suite.DHGroup{p.pfs} // checks the responder's Group Description
+		}
 	}
 	if timeout <= 0 {
 		timeout = 2 * time.Second
@@ -313,9 +350,9 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// run opens one SA per job: a pacer releases starts at rate (or at once),
-// conc workers run the exchanges. Closing stop starts no more.
-func run(jobs []*params, rate float64, conc int, stop <-chan struct{}) (Result, []*ikeSA) {
+// run opens one SA per job with open: a pacer releases starts at rate (or
+// at once), conc workers run the exchanges. Closing stop starts no more.
+func run(jobs []*params, open func(*params) (session, error), rate float64, conc int, stop <-chan struct{}) (Result, []session) {
 	res := Result{Count: len(jobs), Failures: map[string]int{}}
 	starts := make(chan *params)
 	go func() {
@@ -340,7 +377,7 @@ func run(jobs []*params, rate float64, conc int, stop <-chan struct{}) (Result, 
 	}()
 	var (
 		mu        sync.Mutex
-		sas       []*ikeSA
+		sas       []session
 		latencies []time.Duration
 		failedTo  = map[string]bool{}
 		first     time.Time
@@ -354,7 +391,7 @@ func run(jobs []*params, rate float64, conc int, stop <-chan struct{}) (Result, 
 			defer wg.Done()
 			for p := range starts {
 				t := time.Now()
-				sa, err := establish(p)
+				sa, err := open(p)
 				done := time.Now()
 				mu.Lock()
 				if first.IsZero() || t.Before(first) {
@@ -419,9 +456,9 @@ func percentiles(ds []time.Duration) Percentiles {
 }
 
 // deleteAll deletes the SAs, conc at a time, waiting for each answer.
-func deleteAll(sas []*ikeSA, conc int, res *Result) {
+func deleteAll(sas []session, conc int, res *Result) {
 	t0 := time.Now()
-	ch := make(chan *ikeSA)
+	ch := make(chan session)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for w := 0; w < conc; w++ {
@@ -429,13 +466,13 @@ func deleteAll(sas []*ikeSA, conc int, res *Result) {
 		go func() {
 			defer wg.Done()
 			for sa := range ch {
-				if sa.gone {
+				if sa.deletedByPeer() {
 					mu.Lock()
 					res.DeletedByPeer++
 					mu.Unlock()
 					continue
 				}
-				err := deleteSA(sa.p, sa)
+				err := sa.remove()
 				mu.Lock()
 				if err != nil {
 					res.DeleteFails++
@@ -454,8 +491,12 @@ func deleteAll(sas []*ikeSA, conc int, res *Result) {
 	res.DeleteSecs = time.Since(t0).Seconds()
 }
 
-func printResult(r Result) {
-	fmt.Printf("ikeload: %d IKE SAs (+1 CHILD_SA each) to %s (%d local/target pairs) with %s\n", r.Count, r.Target, r.Pairs, r.DH)
+func printResult(r Result, version int) {
+	what := "IKE SAs (+1 CHILD_SA each)"
+	if version == 1 {
+		what = "IKEv1 ISAKMP SAs (+1 IPsec SA each)"
+	}
+	fmt.Printf("ikeload: %d %s to %s (%d local/target pairs) with %s\n", r.Count, what, r.Target, r.Pairs, r.DH)
 	fmt.Printf("  established  %d in %.2fs: %.1f SAs/s\n", r.Established, r.Seconds, r.SAsPerSec)
 	fmt.Printf("  latency ms   p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.Max)
 	fmt.Printf("  failed       %d\n", r.Failed)
@@ -470,7 +511,11 @@ func printResult(r Result) {
 	for _, k := range keys {
 		fmt.Printf("    %5d  %s\n", r.Failures[k], k)
 	}
-	fmt.Printf("  deleted      %d (%d unanswered) in %.2fs\n", r.Deleted, r.DeleteFails, r.DeleteSecs)
+	if version == 1 {
+		fmt.Printf("  deleted      %d (%d not sent; IKEv1 DELETEs get no answer) in %.2fs\n", r.Deleted, r.DeleteFails, r.DeleteSecs)
+	} else {
+		fmt.Printf("  deleted      %d (%d unanswered) in %.2fs\n", r.Deleted, r.DeleteFails, r.DeleteSecs)
+	}
 	if r.DeletedByPeer > 0 {
 		fmt.Printf("  deleted by the responder during the hold: %d\n", r.DeletedByPeer)
 	}

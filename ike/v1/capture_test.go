@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vpgw/vpgw/ike"
 	"github.com/vpgw/vpgw/ike/isakmp"
 	"github.com/vpgw/vpgw/suite"
 )
@@ -43,7 +44,7 @@ func TestNATDCapture(t *testing.T) {
 		t.Fatalf("%d NAT-D payloads", len(ds))
 	}
 	want, _ := hex.DecodeString("b5b32881af90e546e6ab0b70c9c34cb67618502cb3b94ff8f6288fbb724c01c2")
-	got := natdHash(suite.PRFHMACSHA256, m.Header.ICookie, m.Header.RCookie, vgw500)
+	got := ike.V1NATDHash(suite.PRFHMACSHA256, m.Header.ICookie, m.Header.RCookie, vgw500)
 	if !bytes.Equal(got, want) || !bytes.Equal(ds[0].Hash, want) {
 		t.Errorf("NAT-D hash %x", got)
 	}

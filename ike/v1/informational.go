@@ -53,7 +53,7 @@ func (r *Responder) handleInformational(sa *isakmpSA, in *packet) {
 		r.log.Debug("informational does not decrypt", "hdr", h.String(), "err", err)
 		return
 	}
-	hash, after, ok := hashedPayloads(h.NextPayload, plain, ps)
+	hash, after, ok := ike.V1HashedPayloads(h.NextPayload, plain, ps)
 	if !ok {
 		r.counters.Malformed++
 		return
@@ -154,7 +154,7 @@ func (r *Responder) sendInfo(sa *isakmpSA, ps ...isakmp.Payload) {
 		return
 	}
 	msgID := uint32(mid)
-	first, chain, err := hashedChain(ps, func(after []byte) []byte {
+	first, chain, err := ike.V1HashedChain(ps, func(after []byte) []byte {
 		return ike.V1InfoHash(sa.suite.Hash, sa.keys.SKEYIDa, msgID, after)
 	})
 	if err != nil {

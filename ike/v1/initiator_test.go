@@ -202,8 +202,8 @@ func (in *initiator) MM3() []byte {
 	if in.natT {
 		draft := in.natdFlavor()
 		ps = append(ps,
-			&isakmp.NATD{Draft: draft, Hash: natdHash(in.suite.Hash, in.ckyI, in.ckyR, in.claimedRemote)},
-			&isakmp.NATD{Draft: draft, Hash: natdHash(in.suite.Hash, in.ckyI, in.ckyR, in.claimedLocal)})
+			&isakmp.NATD{Draft: draft, Hash: ike.V1NATDHash(in.suite.Hash, in.ckyI, in.ckyR, in.claimedRemote)},
+			&isakmp.NATD{Draft: draft, Hash: ike.V1NATDHash(in.suite.Hash, in.ckyI, in.ckyR, in.claimedLocal)})
 	}
 	return mustSerialize(&isakmp.Message{Header: in.header(isakmp.ExchangeMainMode, 0), Payloads: ps})
 }
@@ -343,7 +343,7 @@ func (in *initiator) QM1(o qmOffer) ([]byte, *pendingQM) {
 	for _, id := range o.ids {
 		ps = append(ps, id)
 	}
-	first, chain, err := hashedChain(ps, func(after []byte) []byte {
+	first, chain, err := ike.V1HashedChain(ps, func(after []byte) []byte {
 		return ike.V1QuickHash1(in.suite.Hash, in.keys.SKEYIDa, pq.msgID, after)
 	})
 	if err != nil {
@@ -376,7 +376,7 @@ func (in *initiator) ProcessQM2(pkt []byte, pq *pendingQM) (*initChild, error) {
 	if err != nil {
 		return nil, err
 	}
-	hash, after, ok := hashedPayloads(m.Header.NextPayload, plain, ps)
+	hash, after, ok := ike.V1HashedPayloads(m.Header.NextPayload, plain, ps)
 	if !ok || subtle.ConstantTimeCompare(hash, ike.V1QuickHash2(in.suite.Hash, in.keys.SKEYIDa, pq.msgID, pq.ni, after)) != 1 {
 		return nil, errors.New("HASH(2) does not verify")
 	}
@@ -421,7 +421,7 @@ func (in *initiator) QM3(pq *pendingQM) []byte {
 // Info builds an informational exchange carrying ps.
 func (in *initiator) Info(ps ...isakmp.Payload) []byte {
 	mid := in.newMsgID()
-	first, chain, err := hashedChain(ps, func(after []byte) []byte {
+	first, chain, err := ike.V1HashedChain(ps, func(after []byte) []byte {
 		return ike.V1InfoHash(in.suite.Hash, in.keys.SKEYIDa, mid, after)
 	})
 	if err != nil {
@@ -446,7 +446,7 @@ func (in *initiator) OpenInfo(pkt []byte) ([]isakmp.Payload, error) {
 	if err != nil {
 		return nil, err
 	}
-	hash, after, ok := hashedPayloads(m.Header.NextPayload, plain, ps)
+	hash, after, ok := ike.V1HashedPayloads(m.Header.NextPayload, plain, ps)
 	if !ok || subtle.ConstantTimeCompare(hash, ike.V1InfoHash(in.suite.Hash, in.keys.SKEYIDa, mid, after)) != 1 {
 		return nil, errors.New("informational HASH does not verify")
 	}

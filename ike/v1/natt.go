@@ -2,14 +2,10 @@ package v1
 
 import (
 	"bytes"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/subtle"
-	"encoding/binary"
-	"hash"
 	"net/netip"
 
+	"github.com/vpgw/vpgw/ike"
 	"github.com/vpgw/vpgw/ike/isakmp"
 	"github.com/vpgw/vpgw/suite"
 )
@@ -102,33 +98,6 @@ func readVendorIDs(vids []*isakmp.VendorID) peerVendorIDs {
 	return p
 }
 
-// newHash returns the plain hash behind the negotiated IKEv1 hash (which
-// vpgw keeps as the PRF identifier of its HMAC).
-func newHash(h suite.PRF) func() hash.Hash {
-	switch h {
-	case suite.PRFHMACSHA256:
-		return sha256.New
-	case suite.PRFHMACSHA384:
-		return sha512.New384
-	case suite.PRFHMACSHA512:
-		return sha512.New
-	}
-	return sha1.New
-}
-
-// natdHash is HASH(CKY-I | CKY-R | IP | Port) with the negotiated hash
-// function (RFC 3947 §3.2).
-func natdHash(h suite.PRF, ckyI, ckyR uint64, ap netip.AddrPort) []byte {
-	w := newHash(h)()
-	var b [8 + 8]byte
-	binary.BigEndian.PutUint64(b[0:], ckyI)
-	binary.BigEndian.PutUint64(b[8:], ckyR)
-	w.Write(b[:])
-	w.Write(ap.Addr().Unmap().AsSlice())
-	w.Write(binary.BigEndian.AppendUint16(nil, ap.Port()))
-	return w.Sum(nil)
-}
-
 // natdResult is what the peer's NAT-D payloads tell us.
 type natdResult struct {
 	present  bool // the peer sent NAT-D payloads
@@ -147,9 +116,9 @@ func checkNATD(ds []*isakmp.NATD, h suite.PRF, ckyI, ckyR uint64, local, remote 
 		return natdResult{}
 	}
 	res := natdResult{present: true}
-	wantDst := natdHash(h, ckyI, ckyR, local)
+	wantDst := ike.V1NATDHash(h, ckyI, ckyR, local)
 	res.localNAT = subtle.ConstantTimeCompare(ds[0].Hash, wantDst) != 1
-	wantSrc := natdHash(h, ckyI, ckyR, remote)
+	wantSrc := ike.V1NATDHash(h, ckyI, ckyR, remote)
 	res.peerNAT = true
 	for _, d := range ds[1:] {
 		if subtle.ConstantTimeCompare(d.Hash, wantSrc) == 1 {
@@ -163,8 +132,8 @@ func checkNATD(ds []*isakmp.NATD, h suite.PRF, ckyI, ckyR uint64, local, remote 
 // see it) first, then our own address.
 func natdPayloads(f natFlavor, h suite.PRF, ckyI, ckyR uint64, local, remote netip.AddrPort) []isakmp.Payload {
 	return []isakmp.Payload{
-		&isakmp.NATD{Draft: f.draft(), Hash: natdHash(h, ckyI, ckyR, remote)},
-		&isakmp.NATD{Draft: f.draft(), Hash: natdHash(h, ckyI, ckyR, local)},
+		&isakmp.NATD{Draft: f.draft(), Hash: ike.V1NATDHash(h, ckyI, ckyR, remote)},
+		&isakmp.NATD{Draft: f.draft(), Hash: ike.V1NATDHash(h, ckyI, ckyR, local)},
 	}
 }
 

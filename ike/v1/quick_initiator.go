@@ -119,7 +119,7 @@ func (r *Responder) startQuickMode(sa *isakmpSA, old *childSA) error {
 		ps = append(ps, &isakmp.KE{Data: dh.Public()})
 	}
 	ps = append(ps, idFromRange(localTS), idFromRange(remoteTS))
-	first, chain, err := hashedChain(ps, func(after []byte) []byte {
+	first, chain, err := ike.V1HashedChain(ps, func(after []byte) []byte {
 		return ike.V1QuickHash1(sa.suite.Hash, sa.keys.SKEYIDa, qm.msgID, after)
 	})
 	if err != nil {
@@ -170,7 +170,7 @@ func (r *Responder) handleQM2(sa *isakmpSA, qm *quickMode, in *packet) {
 		r.log.Debug("Quick Mode: QM2 does not decrypt", "hdr", h.String(), "err", err)
 		return
 	}
-	hash, after, ok := hashedPayloads(h.NextPayload, plain, ps)
+	hash, after, ok := ike.V1HashedPayloads(h.NextPayload, plain, ps)
 	if !ok {
 		r.counters.Malformed++
 		return

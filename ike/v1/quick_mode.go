@@ -120,7 +120,7 @@ func (r *Responder) handleQM1(sa *isakmpSA, in *packet) {
 		r.log.Debug("Quick Mode: QM1 does not decrypt", "hdr", h.String(), "err", err)
 		return
 	}
-	hash, after, ok := hashedPayloads(h.NextPayload, plain, ps)
+	hash, after, ok := ike.V1HashedPayloads(h.NextPayload, plain, ps)
 	if !ok {
 		r.counters.Malformed++
 		r.log.Debug("Quick Mode: QM1 does not start with HASH", "hdr", h.String())
@@ -156,7 +156,7 @@ func (r *Responder) handleQM1(sa *isakmpSA, in *packet) {
 			SPI: refusal.spi, NotifyType: refusal.notify})
 		return
 	}
-	first, chain, err := hashedChain(reply, func(after []byte) []byte {
+	first, chain, err := ike.V1HashedChain(reply, func(after []byte) []byte {
 		return ike.V1QuickHash2(sa.suite.Hash, sa.keys.SKEYIDa, qm.msgID, qm.ni, after)
 	})
 	if err != nil {
@@ -286,7 +286,7 @@ func (r *Responder) handleQM3(sa *isakmpSA, qm *quickMode, in *packet) {
 		r.log.Debug("Quick Mode: QM3 does not decrypt", "hdr", h.String(), "err", err)
 		return
 	}
-	hash, _, ok := hashedPayloads(h.NextPayload, plain, ps)
+	hash, _, ok := ike.V1HashedPayloads(h.NextPayload, plain, ps)
 	if !ok {
 		r.counters.Malformed++
 		return

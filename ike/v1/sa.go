@@ -162,39 +162,6 @@ func (sa *isakmpSA) encrypt(h isakmp.Header, first isakmp.PayloadType, chain, iv
 	return isakmp.AppendEncrypted(make([]byte, 0, isakmp.HeaderLen+len(ct)), h, first, ct), nextIV
 }
 
-// hashedChain serialises HASH | payloads, where the hash covers the
-// serialised payloads after it (Quick Mode and informational, RFC 2409 §5.5,
-// §5.7). The HASH payload is framed here so the bytes hashed are exactly
-// the bytes sent.
-func hashedChain(ps []isakmp.Payload, hashOf func(after []byte) []byte) (isakmp.PayloadType, []byte, error) {
-	next, after, err := isakmp.SerializePayloads(ps)
-	if err != nil {
-		return 0, nil, err
-	}
-	h := hashOf(after)
-	out := make([]byte, 0, 4+len(h)+len(after))
-	out = append(out, byte(next), 0, byte((4+len(h))>>8), byte(4+len(h)))
-	out = append(out, h...)
-	return isakmp.PayloadHash, append(out, after...), nil
-}
-
-// hashedPayloads checks that a decrypted chain starts with a HASH payload
-// and returns its data and the raw bytes of the payloads after it.
-func hashedPayloads(first isakmp.PayloadType, plain []byte, ps []isakmp.Payload) (hash, after []byte, ok bool) {
-	if len(ps) == 0 {
-		return nil, nil, false
-	}
-	hp, isHash := ps[0].(*isakmp.Hash)
-	if !isHash {
-		return nil, nil, false
-	}
-	after, err := isakmp.ChainAfter(first, plain, 1)
-	if err != nil {
-		return nil, nil, false
-	}
-	return hp.Data, after, true
-}
-
 // clearNotify builds an unencrypted informational carrying one notify,
 // for refusals before keys exist (or when the peer cannot have our keys).
 func (r *Responder) clearNotify(ckyI, ckyR uint64, t isakmp.NotifyType) ([]byte, error) {
