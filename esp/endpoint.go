@@ -61,8 +61,8 @@ type Endpoint struct {
 	log    *slog.Logger
 	crypto *cryptoQueues // the shared crypto workers' queues, until Close
 
-	inbound  atomic.Pointer[spiMap] // copy-on-write; readers never lock
-	counters counters               // drops with no tunnel to blame (no_sa, malformed)
+	inbound  spiTable // readers never lock
+	counters counters // drops with no tunnel to blame (no_sa, malformed)
 
 	mu      sync.Mutex // guards the writers of inbound, and tunnels
 	tunnels map[*Tunnel]struct{}
@@ -77,6 +77,41 @@ type inboundSA struct {
 
 type spiMap map[uint32]inboundSA
 
+// spiTable maps inbound SPIs to their SAs. Each shard is a copy-on-write
+// map behind an atomic pointer, so the per-packet lookup takes no lock;
+// a change (under Endpoint.mu) copies one shard, which keeps installing
+// and removing SAs cheap even with thousands of them (a load test's).
+// SPIs are random, so the low byte spreads them over the shards.
+type spiTable struct {
+	shards [256]atomic.Pointer[spiMap]
+}
+
+func (s *spiTable) shard(spi uint32) *atomic.Pointer[spiMap] { return &s.shards[spi&0xff] }
+
+func (s *spiTable) get(spi uint32) (inboundSA, bool) {
+	m := s.shard(spi).Load()
+	if m == nil {
+		return inboundSA{}, false
+	}
+	in, ok := (*m)[spi]
+	return in, ok
+}
+
+// update replaces spi's shard by a copy changed by f; the caller holds
+// Endpoint.mu.
+func (s *spiTable) update(spi uint32, f func(spiMap)) {
+	p := s.shard(spi)
+	var m spiMap
+	if old := p.Load(); old != nil {
+		m = maps.Clone(*old)
+	}
+	if m == nil {
+		m = spiMap{}
+	}
+	f(m)
+	p.Store(&m)
+}
+
 // NewEndpoint starts the read loops on conns, which the Endpoint now owns.
 // Listen is the usual constructor; tests pass esptest conns.
 func NewEndpoint(local netip.Addr, conns Conns, onIKE IKEHandler, log *slog.Logger) *Endpoint {
@@ -85,7 +120,6 @@ func NewEndpoint(local netip.Addr, conns Conns, onIKE IKEHandler, log *slog.Logg
 		log:     log.With("endpoint", local.String()),
 		tunnels: make(map[*Tunnel]struct{}),
 	}
-	e.inbound.Store(&spiMap{})
 	e.crypto = acquireWorkers()
 	depth := sequentialDepth(socketBatchSize, e.crypto.workers)
 	natt, raw := newInPipe(depth, socketBatchSize), newInPipe(depth, socketBatchSize)
@@ -165,14 +199,10 @@ func (e *Endpoint) addInbound(sa *SA, t *Tunnel) error {
 	if e.closed.Load() {
 		return net.ErrClosed
 	}
-	old := *e.inbound.Load()
-	if _, ok := old[sa.spi]; ok {
+	if _, ok := e.inbound.get(sa.spi); ok {
 		return fmt.Errorf("esp: inbound SPI %#08x already installed on %v", sa.spi, e)
 	}
-	m := make(spiMap, len(old)+1)
-	maps.Copy(m, old)
-	m[sa.spi] = inboundSA{sa: sa, t: t}
-	e.inbound.Store(&m)
+	e.inbound.update(sa.spi, func(m spiMap) { m[sa.spi] = inboundSA{sa: sa, t: t} })
 	return nil
 }
 
@@ -180,20 +210,13 @@ func (e *Endpoint) addInbound(sa *SA, t *Tunnel) error {
 func (e *Endpoint) removeInbound(t *Tunnel, spis ...uint32) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	old := *e.inbound.Load()
-	m := make(spiMap, len(old))
-	for spi, in := range old {
-		m[spi] = in
-	}
 	for _, spi := range spis {
-		if in, ok := m[spi]; ok && in.t == t {
-			delete(m, spi)
+		if in, ok := e.inbound.get(spi); ok && in.t == t {
+			e.inbound.update(spi, func(m spiMap) { delete(m, spi) })
 		}
 	}
-	e.inbound.Store(&m)
 }
 
 func (e *Endpoint) lookup(spi uint32) (inboundSA, bool) {
-	in, ok := (*e.inbound.Load())[spi]
-	return in, ok
+	return e.inbound.get(spi)
 }

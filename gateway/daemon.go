@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/vpgw/vpgw/bgp"
@@ -40,6 +41,7 @@ type Daemon struct {
 	tunnels  []*tunnel // in config order
 	byName   map[string]*tunnel
 	routes   *routing.Applier
+	applied  []routing.Route // what the last Apply installed in full; nil after an error
 	control  *controlServer
 	metrics  *metricsServer
 
@@ -130,10 +132,14 @@ func (d *Daemon) addTunnel(t *tunnel) {
 }
 
 func (d *Daemon) loop(ctx context.Context, reload <-chan struct{}) {
+	check := time.NewTicker(routeCheckInterval)
+	defer check.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-check.C:
+			d.checkRoutes()
 		case ev := <-d.events:
 			d.handleEvent(ev)
 		case ev := <-d.bgpEvents:
@@ -257,11 +263,32 @@ func (d *Daemon) desiredRoutes(propagate bool) []routing.Route {
 	return routing.Select(cands, d.cfg.Gateway.RouteTable)
 }
 
-// applyRoutes makes the kernel table match the tunnels' states.
+// applyRoutes makes the kernel table match the tunnels' states. Most SA
+// events (a rekey, a second SA on an UP tunnel) change nothing there, and
+// the table is not read again for them; checkRoutes still repairs it.
 func (d *Daemon) applyRoutes() {
-	if err := d.routes.Apply(d.desiredRoutes(d.cfg.Gateway.RoutePropagation)); err != nil {
-		d.log.Error("programming routes failed", "err", err)
+	if want := d.desiredRoutes(d.cfg.Gateway.RoutePropagation); d.applied == nil || !slices.Equal(want, d.applied) {
+		d.programRoutes(want)
 	}
+}
+
+// checkRoutes applies the desired routes whatever was applied before: after
+// links were made again (a reload), and periodically, to put back a route
+// someone removed by hand.
+func (d *Daemon) checkRoutes() {
+	d.programRoutes(d.desiredRoutes(d.cfg.Gateway.RoutePropagation))
+}
+
+// routeCheckInterval is how often checkRoutes runs.
+const routeCheckInterval = 30 * time.Second
+
+func (d *Daemon) programRoutes(want []routing.Route) {
+	d.applied = nil
+	if err := d.routes.Apply(want); err != nil {
+		d.log.Error("programming routes failed", "err", err)
+		return
+	}
+	d.applied = append([]routing.Route{}, want...) // non-nil, even when empty
 }
 
 func (d *Daemon) shutdown() {

@@ -140,7 +140,7 @@ func (d *Daemon) apply(cfg *Config) (string, error) {
 		}
 		return a.setup.Index - b.setup.Index
 	})
-	d.applyRoutes()
+	d.checkRoutes() // links may have been made again: their routes went with them
 	if len(errs) > 0 {
 		return strings.Join(changes, "; "), fmt.Errorf("%s", strings.Join(errs, "; "))
 	}

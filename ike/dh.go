@@ -48,8 +48,11 @@ const (
 
 // modpGroup is a MODP group. Groups with a known subgroup order q (RFC 5114)
 // take exponents in [1, q-1] and check peers against the subgroup; the safe
-// primes take exponents of expBits bits, twice the strength estimate of
-// RFC 3526 §8 (upper end), which is far cheaper than full-length exponents.
+// primes take short exponents of expBits bits, far cheaper than full-length
+// ones: from 2048 bits up at least what RFC 7919 (appendix A) asks of the
+// same-sized ffdhe groups (225, 275, 325, 375, 400 bits), rounded up to a
+// multiple of 32; the legacy groups below that twice RFC 3526 §8's
+// strength estimate.
 type modpGroup struct {
 	p, g, q *big.Int
 	expBits int
@@ -62,11 +65,11 @@ var modpGroups = map[suite.DHGroup]*modpGroup{
 	GroupMODP768:      safePrime(modp768P, 256),
 	GroupMODP1024:     safePrime(modp1024P, 256),
 	GroupMODP1536:     safePrime(modp1536P, 240),
-	GroupMODP2048:     safePrime(modp2048P, 320),
-	GroupMODP3072:     safePrime(modp3072P, 420),
-	GroupMODP4096:     safePrime(modp4096P, 480),
-	GroupMODP6144:     safePrime(modp6144P, 540),
-	GroupMODP8192:     safePrime(modp8192P, 620),
+	GroupMODP2048:     safePrime(modp2048P, 256),
+	GroupMODP3072:     safePrime(modp3072P, 288),
+	GroupMODP4096:     safePrime(modp4096P, 352),
+	GroupMODP6144:     safePrime(modp6144P, 384),
+	GroupMODP8192:     safePrime(modp8192P, 416),
 	GroupMODP1024S160: subgroupPrime(modp1024s160P, modp1024s160G, modp1024s160Q),
 	GroupMODP2048S224: subgroupPrime(modp2048s224P, modp2048s224G, modp2048s224Q),
 	GroupMODP2048S256: subgroupPrime(modp2048s256P, modp2048s256G, modp2048s256Q),

@@ -5,7 +5,7 @@ import "math/big"
 // A MODP public value g^x has a fixed base, so it is computed from a table
 // of powers of g made once per group (a fixed-base comb): one modular
 // multiplication per combWindow bits of x and no squaring. For modp2048's
-// 320-bit exponents that is 54 multiplications instead of Exp's ~320
+// 256-bit exponents that is 43 multiplications instead of Exp's ~256
 // squarings, about five times faster; the shared secret y^x, whose base
 // changes with every peer, still takes Exp. Like Exp, it is not
 // constant-time.
