@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"strconv"
 	"strings"
@@ -50,18 +49,10 @@ func runIkeloadV1(t *testing.T, l *lab.Lab, hold time.Duration, during func(load
 	case <-time.After(hold + 60*time.Second):
 		t.Fatalf("ikeload still running %v after its hold began\n%s", hold+60*time.Second, load.Tail(4000))
 	}
-	logText, _ := os.ReadFile(load.LogPath)
-	if bytes.Contains(logText, []byte(labPSK)) {
+	if logText, _ := os.ReadFile(load.LogPath); bytes.Contains(logText, []byte(labPSK)) {
 		t.Errorf("ikeload's output shows the PSK")
 	}
-	var res ikeloadResult
-	for _, line := range strings.Split(string(logText), "\n") {
-		if strings.HasPrefix(line, "{") {
-			if err := json.Unmarshal([]byte(line), &res); err != nil {
-				t.Fatalf("ikeload's summary: %v: %s", err, line)
-			}
-		}
-	}
+	res := ikeloadSummary(t, load)
 	if load.Err() != nil || res.Count != loadV1Count || res.Established != loadV1Count || res.Failed != 0 ||
 		res.Deleted != loadV1Count || res.DeleteFails != 0 || res.DeletedByPeer != 0 {
 		t.Errorf("ikeload: exit %v, %d/%d established, %d failed %v, %d deleted, %d not sent, %d deleted by the responder",

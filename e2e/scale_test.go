@@ -398,15 +398,7 @@ func TestScale200Tunnels(t *testing.T) {
 	case <-time.After(scaleDownMax):
 		t.Fatalf("ikeload still deleting after %v\n%s", scaleDownMax, load.Tail(3000))
 	}
-	var res ikeloadResult
-	logText, _ := os.ReadFile(load.LogPath)
-	for _, line := range strings.Split(string(logText), "\n") {
-		if strings.HasPrefix(line, "{") {
-			if err := json.Unmarshal([]byte(line), &res); err != nil {
-				t.Fatalf("ikeload's summary: %v: %s", err, line)
-			}
-		}
-	}
+	res := ikeloadSummary(t, load)
 	if load.Err() != nil || res.Pairs != scaleTunnels || res.Established != scaleTunnels || res.Failed != 0 ||
 		res.Deleted != scaleTunnels || res.DeleteFails != 0 || res.DeletedByPeer != 0 {
 		t.Errorf("ikeload: exit %v, %d pairs, %d established, %d failed %v %v, %d deleted, %d deletes unanswered, %d deleted by vpgw",
@@ -503,4 +495,19 @@ func tail(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
+}
+
+// ikeloadSummary is the JSON summary line ikeload (--json) printed last.
+func ikeloadSummary(t *testing.T, load *lab.Proc) ikeloadResult {
+	t.Helper()
+	var res ikeloadResult
+	logText, _ := os.ReadFile(load.LogPath)
+	for _, line := range strings.Split(string(logText), "\n") {
+		if strings.HasPrefix(line, "{") {
+			if err := json.Unmarshal([]byte(line), &res); err != nil {
+				t.Fatalf("ikeload's summary: %v: %s", err, line)
+			}
+		}
+	}
+	return res
 }

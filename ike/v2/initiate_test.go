@@ -70,9 +70,20 @@ func TestInitiateBehindNAT(t *testing.T) {
 	}
 	p.deliver(p.take(toB)) // IKE_SA_INIT
 	p.deliver(p.take(toA))
+	ca, _ := p.upOn4500(t, netip.AddrPortFrom(natInside, 4500))
+	if ca.Local != netip.AddrPortFrom(natInside, 4500) {
+		t.Errorf("child %+v", ca)
+	}
+}
+
+// upOn4500 finishes an initiation whose IKE_SA_INIT was exchanged: IKE_AUTH
+// must go from 4500 (from, as a sends it) to the responder's 4500, and both
+// sides must come up with NAT-T and UDP-encapsulated children.
+func (p *pair) upOn4500(t *testing.T, from netip.AddrPort) (ca, cb ike.ChildSA) {
+	t.Helper()
 	auth := p.take(toB)
-	if len(auth) != 1 || auth[0].from.Port() != 4500 || auth[0].to != cgw4500 {
-		t.Fatalf("IKE_AUTH sent %+v", auth)
+	if len(auth) != 1 || auth[0].from != from || auth[0].to != cgw4500 {
+		t.Fatalf("IKE_AUTH sent %+v, want %v → %v", auth, from, cgw4500)
 	}
 	p.deliver(auth)
 	p.flush()
@@ -81,16 +92,17 @@ func TestInitiateBehindNAT(t *testing.T) {
 		t.Fatalf("events %#v %#v", ea, eb)
 	}
 	if up := ea[0].(ike.IKEUp); !up.NATT || up.Remote != cgw4500 {
-		t.Errorf("a %+v", up)
+		t.Errorf("initiator %+v", up)
 	}
 	if up := eb[0].(ike.IKEUp); !up.NATT || up.Remote != vgw4500 {
-		t.Errorf("b %+v", up)
+		t.Errorf("responder %+v", up)
 	}
-	ca, cb := ea[1].(ike.ChildUp).Child, eb[1].(ike.ChildUp).Child
+	ca, cb = ea[1].(ike.ChildUp).Child, eb[1].(ike.ChildUp).Child
 	mirrored(t, ca, cb)
-	if !ca.UDPEncap || ca.Local != netip.AddrPortFrom(natInside, 4500) || ca.Remote != cgw4500 || !cb.UDPEncap {
-		t.Errorf("child %+v", ca)
+	if !ca.UDPEncap || !cb.UDPEncap || ca.Remote != cgw4500 || cb.Remote != vgw4500 {
+		t.Errorf("children not UDP-encapsulated on 4500:\n a %+v\n b %+v", ca, cb)
 	}
+	return ca, cb
 }
 
 // INVALID_KE_PAYLOAD: the initiator retries with the group asked for.
@@ -272,27 +284,7 @@ func TestForceUDPEncap(t *testing.T) {
 			}
 			p.deliver(p.take(toB)) // IKE_SA_INIT
 			p.deliver(p.take(toA))
-			auth := p.take(toB)
-			if len(auth) != 1 || auth[0].from != vgw4500 || auth[0].to != cgw4500 {
-				t.Fatalf("IKE_AUTH sent %+v, want %v → %v", auth, vgw4500, cgw4500)
-			}
-			p.deliver(auth)
-			p.flush()
-			ea, eb := drain(p.ea), drain(p.eb)
-			if len(ea) != 2 || len(eb) != 2 {
-				t.Fatalf("events %#v %#v", ea, eb)
-			}
-			if up := ea[0].(ike.IKEUp); !up.NATT || up.Remote != cgw4500 {
-				t.Errorf("initiator %+v", up)
-			}
-			if up := eb[0].(ike.IKEUp); !up.NATT || up.Remote != vgw4500 {
-				t.Errorf("responder %+v", up)
-			}
-			ca, cb := ea[1].(ike.ChildUp).Child, eb[1].(ike.ChildUp).Child
-			mirrored(t, ca, cb)
-			if !ca.UDPEncap || !cb.UDPEncap || ca.Remote != cgw4500 || cb.Remote != vgw4500 {
-				t.Errorf("children not UDP-encapsulated on 4500:\n a %+v\n b %+v", ca, cb)
-			}
+			p.upOn4500(t, vgw4500)
 		})
 	}
 }
