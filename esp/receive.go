@@ -253,6 +253,7 @@ func (e *Endpoint) routineSequentialReceiver(p inPipe) {
 	w := tunWriter{out: make([][]byte, 0, socketBatchSize)}
 	for el := range p.q {
 		el.Lock()
+		w.now = time.Now().UnixNano()
 		for k := range el.pkts {
 			e.receiveESP(el, &el.pkts[k], &w)
 		}
@@ -299,10 +300,12 @@ func (e *Endpoint) receiveESP(el *inElems, p *openJob, w *tunWriter) {
 	w.add(t, el.bufs[p.i][start-headroom:start+len(inner)])
 }
 
-// tunWriter gathers consecutive packets of one tunnel into one TUN write.
+// tunWriter gathers consecutive packets of one tunnel into one TUN write,
+// and notes the batch's time as the tunnel's last sign of life.
 type tunWriter struct {
 	t   *Tunnel
 	out [][]byte
+	now int64 // UnixNano when the batch was taken
 }
 
 func (w *tunWriter) add(t *Tunnel, pkt []byte) {
@@ -315,6 +318,7 @@ func (w *tunWriter) add(t *Tunnel, pkt []byte) {
 
 func (w *tunWriter) flush() {
 	if len(w.out) > 0 {
+		w.t.lastIn.Store(w.now)
 		if _, err := w.t.dev.Write(w.out, headroom); err != nil && !w.t.closed.Load() && !isClosed(err) {
 			w.t.log.Debug("TUN write failed", "err", err)
 		}

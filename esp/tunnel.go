@@ -40,6 +40,7 @@ type Tunnel struct {
 
 	out      atomic.Pointer[outbound] // nil: nothing to send on
 	counters counters
+	lastIn   atomic.Int64 // UnixNano of the last batch with inbound packets
 
 	sendQueue chan *outElems      // TUN reader → sequential sender, in read order
 	outFree   freeList[*outElems] // containers sized to the TUN's batch
@@ -308,6 +309,15 @@ func (t *Tunnel) dropIn(sa *SA, r DropReason) {
 	t.counters.drop(r, 1)
 }
 
-// PacketsIn is the number of inner packets received so far: a cheap read
-// for liveness checks that only need to see it move.
+// PacketsIn is the number of inner packets received so far.
 func (t *Tunnel) PacketsIn() uint64 { return t.counters.packetsIn.Load() }
+
+// LastInbound is when the tunnel last received an authentic ESP packet
+// (zero before the first): a sign of life for dead peer detection. The
+// datapath records it once per received batch.
+func (t *Tunnel) LastInbound() time.Time {
+	if ns := t.lastIn.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}

@@ -326,3 +326,22 @@ func TestConcurrentTraffic(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestLastInbound: a tunnel's last sign of life is zero until authentic
+// ESP arrives, then the time of the batch that carried it; the sender's
+// stays zero (it received nothing).
+func TestLastInbound(t *testing.T) {
+	gw, cgw := fakePair(t, false)
+	if !gw.t.LastInbound().IsZero() {
+		t.Fatalf("LastInbound before any traffic = %v", gw.t.LastInbound())
+	}
+	before := time.Now()
+	p, pkt := newPump(t, cgw.tun.Inbound, gw.tun.Written), benchInner()
+	p.run(pkt, 10, 4)
+	if got := gw.t.LastInbound(); got.Before(before) || got.After(time.Now()) {
+		t.Errorf("LastInbound = %v, want between %v and now", got, before)
+	}
+	if !cgw.t.LastInbound().IsZero() {
+		t.Errorf("the sender's LastInbound = %v, it received nothing", cgw.t.LastInbound())
+	}
+}

@@ -116,7 +116,6 @@ func (d *Daemon) startTunnel(s tunnelSetup, connIdx int) (_ *tunnel, err error) 
 	send := func(pkt []byte, local, remote netip.AddrPort) error {
 		return t.ep.SendIKE(pkt, local.Port(), remote)
 	}
-	watch := &inboundWatch{dp: t.dp}
 	if slices.Contains(tc.IKEVersions, IKEVersion2) {
 		t.v2 = v2.NewResponder(v2.Config{
 			Tunnel:        t.name,
@@ -130,7 +129,7 @@ func (d *Daemon) startTunnel(s tunnelSetup, connIdx int) (_ *tunnel, err error) 
 			DPDDelay:      dpdDelay,
 			DPDTimeout:    tc.DPDTimeout,
 			DPDAction:     tc.DPDTimeoutAction,
-			LastInbound:   watch.LastInbound,
+			LastInbound:   t.dp.LastInbound,
 			RekeyMargin:   tc.RekeyMargin,
 			RekeyFuzz:     tc.RekeyFuzz,
 			StartupAction: tc.StartupAction,
@@ -150,7 +149,7 @@ func (d *Daemon) startTunnel(s tunnelSetup, connIdx int) (_ *tunnel, err error) 
 			DPDDelay:      dpdDelay,
 			DPDTimeout:    tc.DPDTimeout,
 			DPDAction:     tc.DPDTimeoutAction,
-			LastInbound:   watch.LastInbound,
+			LastInbound:   t.dp.LastInbound,
 			RekeyMargin:   tc.RekeyMargin,
 			RekeyFuzz:     tc.RekeyFuzz,
 			StartupAction: tc.StartupAction,
