@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,9 @@ func TestRekeysUnderLoadLoseNothing(t *testing.T) {
 			v := startVPGW(t, l, labConfig(l.Dir()+"/vpgw", lab.CGWWANIP, t1, t2))
 			c := twoTunnelCharon("cgw", version)
 			c.Connections = c.Connections[:1]
+			// PFS, as AWS requires of phase 2: vpgw's own CHILD_SA rekeys
+			// offer it, and a customer gateway without it refuses them.
+			c.ESPProposal = "aes128gcm16-modp2048"
 			ch, err := l.StartCharon(c)
 			if err != nil {
 				t.Fatal(err)
@@ -55,6 +59,15 @@ func TestRekeysUnderLoadLoseNothing(t *testing.T) {
 			for i := 0; i < 20; i++ {
 				v.rekeyNow(t, 1, false)
 				time.Sleep(400 * time.Millisecond)
+			}
+			// Every rekey asked of vpgw must have completed, not only been
+			// started: the log tells each one.
+			done := map[int]*regexp.Regexp{
+				2: regexp.MustCompile(`CHILD_SA rekey: [^"]* replaced by`),
+				1: regexp.MustCompile(`IPsec SA rekeyed \(replaces [^)]*\) \(initiated by us\)`),
+			}[version]
+			if n := len(done.FindAllString(v.proc.Tail(4<<20), -1)); n != 20 {
+				t.Errorf("%d of vpgw's 20 CHILD_SA rekeys completed (log lines matching %q)", n, done)
 			}
 			for i := 0; i < 20; i++ {
 				swan("--rekey", "--child", "t1")

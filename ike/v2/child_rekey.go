@@ -58,6 +58,28 @@ type childRekey struct {
 	retries int
 }
 
+// rekeyGroup is the PFS group our CHILD_SA rekey guesses for its KE
+// payload: the one old was made with, else the IKE SA's (peers configure
+// both phases alike, as AWS's own configurations do), if phase 2 allows
+// it; else the first of phase 2's groups. A wrong guess costs a round trip
+// and a DH computation (INVALID_KE_PAYLOAD).
+func (r *Responder) rekeyGroup(sa *ikeSA, old *childSA) suite.DHGroup {
+	allowed := func(g suite.DHGroup) bool {
+		return g != 0 && ike.SupportedGroup(g) && slices.Contains(r.cfg.ESP.DHGroups, g)
+	}
+	for _, g := range []suite.DHGroup{old.pfs, sa.suite.DH} {
+		if allowed(g) {
+			return g
+		}
+	}
+	for _, g := range r.cfg.ESP.DHGroups {
+		if ike.SupportedGroup(g) {
+			return g
+		}
+	}
+	return 0
+}
+
 // childRekeyDue runs on a child's rekey timer.
 func (r *Responder) childRekeyDue(c *childSA) {
 	owner := r.ownerOf(c)
@@ -81,13 +103,7 @@ func (r *Responder) startChildRekey(sa *ikeSA, old *childSA) error {
 	if old.rekeyed || old.redundant || old.deleting {
 		return fmt.Errorf("ikev2: CHILD_SA %s is already replaced", old)
 	}
-	var group suite.DHGroup
-	for _, g := range r.cfg.ESP.DHGroups {
-		if ike.SupportedGroup(g) {
-			group = g
-			break
-		}
-	}
+	group := r.rekeyGroup(sa, old)
 	if err := r.sendChildRekey(sa, old, &childRekey{}, group); err != nil {
 		return err
 	}
