@@ -6,6 +6,8 @@
 # printed and written to bench/results.md. Needs root.
 #
 #   bash bench/run.sh [bench flags...]      e.g. -t 8 -sas 500 -only ss,sv,ike
+#   bash bench/run.sh -only udp,failover,rekey   (sections: tcp,udp,ike,failover,rekey;
+#                                               paths ss,sv,wg,vv narrow tcp and udp)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
