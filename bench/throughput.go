@@ -92,14 +92,29 @@ func measurePath(path string, flows, sizes []int, setup func(*lab.Lab) (int, int
 func measureTCP(l *lab.Lab, path string, n, cgwPID, vgwPID int) tput {
 	r := tput{path: path, flows: n}
 	waitQuiet(fmt.Sprintf("%s, %d flow(s)", path, n))
+	var ij iperfJSON
+	cgwCPU, vgwCPU, err := runIperf(l, cgwPID, vgwPID, *flDuration, &ij, "-t", strconv.Itoa(*flDuration), "-P", strconv.Itoa(n))
+	if err != nil {
+		r.note = "not measured: " + firstLine(err.Error())
+		return r
+	}
+	r.mbps = ij.End.SumReceived.BitsPerSecond / 1e6
+	r.bytes = ij.End.SumReceived.Bytes
+	r.cgwCPU, r.vgwCPU = cgwCPU, vgwCPU
+	logf("  %d flow(s): %.0f Mbit/s, CPU cgw %.2fs vgw %.2fs for %.2f GB; load %s", n, r.mbps, r.cgwCPU, r.vgwCPU, r.bytes/1e9, loadavg())
+	return r
+}
+
+// runIperf runs iperf3 in the on-prem namespace against the VPC's server
+// for about secs seconds (three tries), decodes its JSON report into out,
+// and returns the CPU seconds the two gateway processes used meanwhile.
+func runIperf(l *lab.Lab, cgwPID, vgwPID, secs int, out interface{ iperfError() string }, args ...string) (cgwCPU, vgwCPU float64, err error) {
 	c0, err1 := cpuSeconds(cgwPID)
 	v0, err2 := cpuSeconds(vgwPID)
-	args := []string{"netns", "exec", l.NS(lab.RoleOnprem), "iperf3", "-c", lab.VPCIP, "-t", strconv.Itoa(*flDuration),
-		"-P", strconv.Itoa(n), "-J", "--connect-timeout", "5000"}
+	args = append([]string{"netns", "exec", l.NS(lab.RoleOnprem), "iperf3", "-c", lab.VPCIP, "-J", "--connect-timeout", "5000"}, args...)
 	var js []byte
-	var err error
 	for try := 0; try < 3; try++ {
-		js, err = cmdOut(time.Duration(*flDuration+30)*time.Second, "ip", args...)
+		js, err = cmdOut(time.Duration(secs+30)*time.Second, "ip", args...)
 		if err == nil {
 			break
 		}
@@ -108,19 +123,15 @@ func measureTCP(l *lab.Lab, path string, n, cgwPID, vgwPID int) tput {
 	c1, err3 := cpuSeconds(cgwPID)
 	v1, err4 := cpuSeconds(vgwPID)
 	if err = errors.Join(err, err1, err2, err3, err4); err != nil {
-		r.note = "not measured: " + firstLine(err.Error())
-		return r
+		return 0, 0, err
 	}
-	var ij iperfJSON
-	if err := json.Unmarshal(js, &ij); err != nil || ij.Error != "" {
-		r.note = "not measured: iperf3: " + firstLine(fmt.Sprint(err, ij.Error))
-		return r
+	if err := json.Unmarshal(js, out); err != nil {
+		return 0, 0, fmt.Errorf("iperf3: %w", err)
 	}
-	r.mbps = ij.End.SumReceived.BitsPerSecond / 1e6
-	r.bytes = ij.End.SumReceived.Bytes
-	r.cgwCPU, r.vgwCPU = c1-c0, v1-v0
-	logf("  %d flow(s): %.0f Mbit/s, CPU cgw %.2fs vgw %.2fs for %.2f GB; load %s", n, r.mbps, r.cgwCPU, r.vgwCPU, r.bytes/1e9, loadavg())
-	return r
+	if e := out.iperfError(); e != "" {
+		return 0, 0, fmt.Errorf("iperf3: %s", e)
+	}
+	return c1 - c0, v1 - v0, nil
 }
 
 func firstLine(s string) string {
@@ -142,3 +153,5 @@ type tput struct {
 	vgwCPU float64
 	note   string // "not measured: ..." when it failed
 }
+
+func (j *iperfJSON) iperfError() string { return j.Error }

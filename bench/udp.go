@@ -4,11 +4,8 @@ package main
 // at the receiver.
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/vpgw/vpgw/lab"
 )
@@ -45,28 +42,11 @@ type iperfUDPJSON struct {
 func measureUDP(l *lab.Lab, path string, size, cgwPID, vgwPID int) udpRate {
 	r := udpRate{path: path, size: size}
 	waitQuiet(fmt.Sprintf("%s, UDP %d B", path, size))
-	c0, err1 := cpuSeconds(cgwPID)
-	v0, err2 := cpuSeconds(vgwPID)
-	args := []string{"netns", "exec", l.NS(lab.RoleOnprem), "iperf3", "-c", lab.VPCIP, "-u", "-b", *flUDPRate,
-		"-l", strconv.Itoa(size), "-t", strconv.Itoa(*flUDPTime), "-J", "--connect-timeout", "5000"}
-	var js []byte
-	var err error
-	for try := 0; try < 3; try++ {
-		js, err = cmdOut(time.Duration(*flUDPTime+30)*time.Second, "ip", args...)
-		if err == nil {
-			break
-		}
-		time.Sleep(time.Second)
-	}
-	c1, err3 := cpuSeconds(cgwPID)
-	v1, err4 := cpuSeconds(vgwPID)
-	if err = errors.Join(err, err1, err2, err3, err4); err != nil {
-		r.note = "not measured: " + firstLine(err.Error())
-		return r
-	}
 	var ij iperfUDPJSON
-	if err := json.Unmarshal(js, &ij); err != nil || ij.Error != "" {
-		r.note = "not measured: iperf3: " + firstLine(fmt.Sprint(err, ij.Error))
+	cgwCPU, vgwCPU, err := runIperf(l, cgwPID, vgwPID, *flUDPTime, &ij,
+		"-u", "-b", *flUDPRate, "-l", strconv.Itoa(size), "-t", strconv.Itoa(*flUDPTime))
+	if err != nil {
+		r.note = "not measured: " + firstLine(err.Error())
 		return r
 	}
 	rx := ij.End.SumReceived
@@ -80,8 +60,10 @@ func measureUDP(l *lab.Lab, path string, size, cgwPID, vgwPID int) udpRate {
 	r.pps = r.rxPackets / rx.Seconds
 	r.offeredPPS = ij.End.SumSent.Packets / ij.End.SumSent.Seconds
 	r.lossPct = rx.LostPercent
-	r.cgwCPU, r.vgwCPU = c1-c0, v1-v0
+	r.cgwCPU, r.vgwCPU = cgwCPU, vgwCPU
 	logf("  UDP %d B: sent %.0f pkt/s, received %.0f pkt/s (%.1f%% lost), CPU cgw %.2fs vgw %.2fs for %.2f M packets; load %s",
 		size, r.offeredPPS, r.pps, r.lossPct, r.cgwCPU, r.vgwCPU, r.rxPackets/1e6, loadavg())
 	return r
 }
+
+func (j *iperfUDPJSON) iperfError() string { return j.Error }
