@@ -48,7 +48,7 @@ bench: build
 
 # Go micro-benchmarks of the packet path and the handshake code.
 microbench:
-	$(GO) test -run '^$$' -bench . -benchmem ./esp/ ./ike/
+	$(GO) test -run '^$$' -bench . -benchmem ./esp/... ./ike/...
 
 demo: deps build
 	./bin/vpgw-lab demo --vpgw $(BIN)
