@@ -46,7 +46,9 @@ func vpgwConfig(dir string, cgw bool, extra1, extra2 []string) string {
 	out1, out2, start := lab.VGWOutside1, lab.VGWOutside2, ""
 	if cgw {
 		name, asn, vpc, peer, peerASN, static = "cgw-bench", 65000, "172.16.0.0/24", lab.VGWOutside1, 64512, "10.0.0.0/16"
-		out1, out2, start = lab.CGWWANIP, "198.51.100.3", "        startup_action: start\n"
+		// The initiator's first proposal wins: AES-GCM, as every other
+		// path of the bench uses (AWS's default list starts with CBC+SHA1).
+		out1, out2, start = lab.CGWWANIP, "198.51.100.3", "        startup_action: start\n        phase2: {encryption: [aes128-gcm-16]}\n"
 	}
 	return fmt.Sprintf(`gateway:
   name: %[2]s

@@ -180,7 +180,7 @@ func renderFailover(b *strings.Builder, fos []failover) {
 		fmt.Fprintf(b, "| %s | %s | %d | %s | %s | %.0f | %d | %s | %s | %s |\n",
 			f.responder, f.direction, f.pps, f.decider, f.dpd, f.res.gap.Seconds()*1000, f.res.lost, verdict, after, f.note)
 	}
-	fmt.Fprintf(b, "\nvpgw's dead peer detection cannot be made shorter than this: it probes after a fixed 10 s of silence and its config rejects dpd_timeout below AWS's minimum of 30 s. strongSwan (IKEv2) declares a peer dead only through retransmission timeouts, which the lab sets for all its charons (2 s ×1.4, 3 tries); its dpd_delay as responder is 10 s, like vpgw's probe delay. vpgw's verdict comes later than dpd_timeout after the last packet because it dates the last inbound ESP to when its DPD timer next looked at the inbound counter (gateway/liveness.go), up to one 10 s check period after the packet itself.\n")
+	fmt.Fprintf(b, "\nvpgw's dead peer detection cannot be made shorter than this: it probes after a fixed 10 s of silence and its config rejects dpd_timeout below AWS's minimum of 30 s. strongSwan (IKEv2) declares a peer dead only through retransmission timeouts, which the lab sets for all its charons (2 s ×1.4, 3 tries); its dpd_delay as responder is 10 s, like vpgw's probe delay.\n")
 }
 
 func renderRekeys(b *strings.Builder, rks []rekeyRun) {
