@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -28,6 +29,7 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			tuneGC()
 			if pprofAddr != "" {
 				if err := servePprof(pprofAddr, log); err != nil {
 					return err
@@ -75,4 +77,19 @@ func newLogger(format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+}
+
+// gcPercent replaces Go's default GOGC of 100 for the daemon. Most of its
+// heap is packet buffers that live as long as their tunnel and hold no
+// pointers, so they cost a collection nothing, yet with 100 they let
+// garbage (from the control plane: IKE messages, netlink dumps, logs) grow
+// as large as all of them before a collection: with 200 tunnels that was
+// ~450 MB of RSS on top of ~450 MB of buffers.
+const gcPercent = 20
+
+// tuneGC sets gcPercent unless the operator chose with GOGC.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 }
