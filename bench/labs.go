@@ -122,11 +122,8 @@ func setupSS(l *lab.Lab) (int, int, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	c, err := l.StartCharon(lab.CharonConfig{PSK: psk1})
+	c, err := startCGWCharon(l)
 	if err != nil {
-		return 0, 0, err
-	}
-	if err := c.WaitChild("t1", 30*time.Second); err != nil {
 		return 0, 0, err
 	}
 	return c.Proc.PID, v.Proc.PID, nil
@@ -137,14 +134,21 @@ func setupSV(l *lab.Lab, bin string) (int, int, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	c, err := l.StartCharon(lab.CharonConfig{PSK: psk1})
+	c, err := startCGWCharon(l)
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := c.WaitChild("t1", 30*time.Second); err != nil {
-		return 0, 0, err
-	}
 	return c.Proc.PID, v.PID, nil
+}
+
+// startCGWCharon is the strongSwan customer gateway of the throughput
+// paths, its tunnel 1 up.
+func startCGWCharon(l *lab.Lab) (*lab.Charon, error) {
+	c, err := l.StartCharon(lab.CharonConfig{PSK: psk1})
+	if err != nil {
+		return nil, err
+	}
+	return c, c.WaitChild("t1", 30*time.Second)
 }
 
 func setupWG(l *lab.Lab, bin string) (int, int, error) {
