@@ -58,9 +58,7 @@ func (o *outputFlag) write(w io.Writer, v any, table func(tw *tabwriter.Writer))
 		_, err = w.Write(out)
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	table(tw)
-	return tw.Flush()
+	return tabbed(func(tw *tabwriter.Writer, _ any) { table(tw) })(v, w)
 }
 
 // print is write for values that format their own table.
@@ -69,6 +67,36 @@ func (o *outputFlag) print(w io.Writer, v any, table func(io.Writer) error) erro
 		return table(w)
 	}
 	return o.write(w, v, nil)
+}
+
+// showRunE is the RunE of a read-only command (status, routes, list,
+// describe): check -o before asking the daemon, fetch the value over the
+// control socket, print it as JSON, YAML or the table that table writes.
+func showRunE[T any](sf *socketFlags, out *outputFlag, fetch func(c *gateway.Client, args []string) (T, error),
+	table func(v T, w io.Writer) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := out.check(); err != nil {
+			return err
+		}
+		c, err := sf.client()
+		if err != nil {
+			return err
+		}
+		v, err := fetch(c, args)
+		if err != nil {
+			return err
+		}
+		return out.print(cmd.OutOrStdout(), v, func(w io.Writer) error { return table(v, w) })
+	}
+}
+
+// tabbed turns a table written to a tabwriter into a showRunE table.
+func tabbed[T any](table func(tw *tabwriter.Writer, v T)) func(T, io.Writer) error {
+	return func(v T, w io.Writer) error {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		table(tw, v)
+		return tw.Flush()
+	}
 }
 
 // done prints what a change did: its first line names the object.

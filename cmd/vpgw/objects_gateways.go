@@ -79,20 +79,8 @@ func cgwListCmd() *cobra.Command {
 		Example: `  vpgw customer-gateway list
   vpgw customer-gateway list -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.check(); err != nil {
-				return err
-			}
-			c, err := sf.client()
-			if err != nil {
-				return err
-			}
-			l, err := c.CustomerGateways()
-			if err != nil {
-				return err
-			}
-			return out.write(cmd.OutOrStdout(), l, func(tw *tabwriter.Writer) { cgwTable(tw, l) })
-		},
+		RunE: showRunE(&sf, &out, func(c *gateway.Client, _ []string) ([]store.CustomerGateway, error) { return c.CustomerGateways() },
+			tabbed(cgwTable)),
 	}
 	sf.register(cmd)
 	out.register(cmd)
@@ -114,20 +102,10 @@ func cgwDescribeCmd() *cobra.Command {
 		Short:   "Show one customer gateway",
 		Example: `  vpgw customer-gateway describe cgw-1 -o yaml`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.check(); err != nil {
-				return err
-			}
-			c, err := sf.client()
-			if err != nil {
-				return err
-			}
-			g, err := c.CustomerGateway(args[0])
-			if err != nil {
-				return err
-			}
-			return out.write(cmd.OutOrStdout(), g, func(tw *tabwriter.Writer) { cgwTable(tw, []store.CustomerGateway{g}) })
+		RunE: showRunE(&sf, &out, func(c *gateway.Client, args []string) (store.CustomerGateway, error) {
+			return c.CustomerGateway(args[0])
 		},
+			tabbed(func(tw *tabwriter.Writer, g store.CustomerGateway) { cgwTable(tw, []store.CustomerGateway{g}) })),
 	}
 	sf.register(cmd)
 	out.register(cmd)
@@ -226,20 +204,8 @@ func vgwListCmd() *cobra.Command {
 		Example: `  vpgw vpn-gateway list
   vpgw vpn-gateway list -o yaml`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.check(); err != nil {
-				return err
-			}
-			c, err := sf.client()
-			if err != nil {
-				return err
-			}
-			l, err := c.VPNGateways()
-			if err != nil {
-				return err
-			}
-			return out.write(cmd.OutOrStdout(), l, func(tw *tabwriter.Writer) { vgwTable(tw, l) })
-		},
+		RunE: showRunE(&sf, &out, func(c *gateway.Client, _ []string) ([]store.VPNGateway, error) { return c.VPNGateways() },
+			tabbed(vgwTable)),
 	}
 	sf.register(cmd)
 	out.register(cmd)
@@ -269,20 +235,8 @@ func vgwDescribeCmd() *cobra.Command {
 		Short:   "Show one virtual private gateway",
 		Example: `  vpgw vpn-gateway describe vgw-1 -o json`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.check(); err != nil {
-				return err
-			}
-			c, err := sf.client()
-			if err != nil {
-				return err
-			}
-			g, err := c.VPNGateway(args[0])
-			if err != nil {
-				return err
-			}
-			return out.write(cmd.OutOrStdout(), g, func(tw *tabwriter.Writer) { vgwTable(tw, []store.VPNGateway{g}) })
-		},
+		RunE: showRunE(&sf, &out, func(c *gateway.Client, args []string) (store.VPNGateway, error) { return c.VPNGateway(args[0]) },
+			tabbed(func(tw *tabwriter.Writer, g store.VPNGateway) { vgwTable(tw, []store.VPNGateway{g}) })),
 	}
 	sf.register(cmd)
 	out.register(cmd)

@@ -131,32 +131,22 @@ func vpnListCmd() *cobra.Command {
 		Example: `  vpgw vpn-connection list
   vpgw vpn-connection list -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.check(); err != nil {
-				return err
-			}
-			c, err := sf.client()
-			if err != nil {
-				return err
-			}
+		RunE: showRunE(&sf, &out, func(c *gateway.Client, _ []string) ([]gateway.VPNConnectionInfo, error) {
 			l, err := c.VPNConnections()
-			if err != nil {
-				return err
-			}
 			for i := range l {
 				for j := range l[i].Tunnels {
 					l[i].Tunnels[j].PSK = "" // never listed
 				}
 			}
-			return out.write(cmd.OutOrStdout(), l, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "ID\tNAME\tSTATE\tCUSTOMER GATEWAY\tVPN GATEWAY\tROUTING\tSTATIC ROUTES\tTUNNEL 1\tTUNNEL 2")
-				for _, v := range l {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s %s\t%s %s\n", v.ID, v.Name, v.State, v.CustomerGateway, v.VPNGateway,
-						v.Routing, prefixList(v.StaticRoutes), v.Tunnels[0].OutsideIP, v.Tunnels[0].InsideCIDR,
-						v.Tunnels[1].OutsideIP, v.Tunnels[1].InsideCIDR)
-				}
-			})
-		},
+			return l, err
+		}, tabbed(func(tw *tabwriter.Writer, l []gateway.VPNConnectionInfo) {
+			fmt.Fprintln(tw, "ID\tNAME\tSTATE\tCUSTOMER GATEWAY\tVPN GATEWAY\tROUTING\tSTATIC ROUTES\tTUNNEL 1\tTUNNEL 2")
+			for _, v := range l {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s %s\t%s %s\n", v.ID, v.Name, v.State, v.CustomerGateway, v.VPNGateway,
+					v.Routing, prefixList(v.StaticRoutes), v.Tunnels[0].OutsideIP, v.Tunnels[0].InsideCIDR,
+					v.Tunnels[1].OutsideIP, v.Tunnels[1].InsideCIDR)
+			}
+		})),
 	}
 	sf.register(cmd)
 	out.register(cmd)
@@ -175,20 +165,9 @@ with every tunnel option. The PSKs are shown only with --show-psk.`,
 		Example: `  vpgw vpn-connection describe vpn-1
   vpgw vpn-connection describe vpn-1 --show-psk -o yaml`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.check(); err != nil {
-				return err
-			}
-			c, err := sf.client()
-			if err != nil {
-				return err
-			}
-			v, err := c.VPNConnection(args[0], showPSK)
-			if err != nil {
-				return err
-			}
-			return out.write(cmd.OutOrStdout(), v, func(tw *tabwriter.Writer) { describeVPN(tw, v, showPSK) })
-		},
+		RunE: showRunE(&sf, &out, func(c *gateway.Client, args []string) (gateway.VPNConnectionInfo, error) {
+			return c.VPNConnection(args[0], showPSK)
+		}, tabbed(func(tw *tabwriter.Writer, v gateway.VPNConnectionInfo) { describeVPN(tw, v, showPSK) })),
 	}
 	sf.register(cmd)
 	out.register(cmd)

@@ -42,20 +42,8 @@ func routesCmd() *cobra.Command {
 		Example: `  vpgw routes
   vpgw routes -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.check(); err != nil {
-				return err
-			}
-			c, err := sf.client()
-			if err != nil {
-				return err
-			}
-			r, err := c.Routes()
-			if err != nil {
-				return err
-			}
-			return out.print(cmd.OutOrStdout(), r, r.WriteTable)
-		},
+		RunE: showRunE(&sf, &out, func(c *gateway.Client, _ []string) (*gateway.RoutesReport, error) { return c.Routes() },
+			(*gateway.RoutesReport).WriteTable),
 	}
 	sf.register(cmd)
 	out.register(cmd)

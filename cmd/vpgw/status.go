@@ -1,6 +1,10 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/vpgw/vpgw/gateway"
+)
 
 func statusCmd() *cobra.Command {
 	var sf socketFlags
@@ -9,20 +13,8 @@ func statusCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Show the state of every tunnel",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.check(); err != nil {
-				return err
-			}
-			c, err := sf.client()
-			if err != nil {
-				return err
-			}
-			st, err := c.Status()
-			if err != nil {
-				return err
-			}
-			return out.print(cmd.OutOrStdout(), st, st.WriteTable)
-		},
+		RunE: showRunE(&sf, &out, func(c *gateway.Client, _ []string) (*gateway.Status, error) { return c.Status() },
+			(*gateway.Status).WriteTable),
 	}
 	sf.register(cmd)
 	out.register(cmd)
