@@ -113,17 +113,26 @@ func (s *Server) peerConfig(n Neighbor) *api.Peer {
 
 func seconds(d time.Duration) uint64 { return uint64(d / time.Second) }
 
+// lockNeighbor takes s.mu and returns tunnel's neighbor with s.mu held, or
+// an error with it released.
+func (s *Server) lockNeighbor(tunnel string) (*neighbor, error) {
+	s.mu.Lock()
+	if nb := s.byName[tunnel]; nb != nil {
+		return nb, nil
+	}
+	s.mu.Unlock()
+	return nil, fmt.Errorf("bgp: no neighbor %s", tunnel)
+}
+
 // SetNeighborMED changes the MED sent with the VPC CIDRs to a tunnel's
 // neighbor (e.g. when the preferred tunnel changes) and re-advertises them
 // at once if the session is established.
 func (s *Server) SetNeighborMED(tunnel string, med uint32) error {
 	s.apiMu.Lock()
 	defer s.apiMu.Unlock()
-	s.mu.Lock()
-	nb := s.byName[tunnel]
-	if nb == nil {
-		s.mu.Unlock()
-		return fmt.Errorf("bgp: no neighbor %s", tunnel)
+	nb, err := s.lockNeighbor(tunnel)
+	if err != nil {
+		return err
 	}
 	if nb.MED == med {
 		s.mu.Unlock()
@@ -140,7 +149,7 @@ func (s *Server) SetNeighborMED(tunnel string, med uint32) error {
 		s.mu.Unlock()
 		return err
 	}
-	err := s.bgp.ResetPeer(s.ctx, &api.ResetPeerRequest{
+	err = s.bgp.ResetPeer(s.ctx, &api.ResetPeerRequest{
 		Address:   nb.Peer.String(),
 		Soft:      true,
 		Direction: api.ResetPeerRequest_OUT,
@@ -161,11 +170,9 @@ func (s *Server) SetNeighborMED(tunnel string, med uint32) error {
 func (s *Server) DisableNeighbor(tunnel, reason string) error {
 	s.apiMu.Lock()
 	defer s.apiMu.Unlock()
-	s.mu.Lock()
-	nb := s.byName[tunnel]
-	if nb == nil {
-		s.mu.Unlock()
-		return fmt.Errorf("bgp: no neighbor %s", tunnel)
+	nb, err := s.lockNeighbor(tunnel)
+	if err != nil {
+		return err
 	}
 	nb.disabled = true
 	nb.adminDown = reason
@@ -175,7 +182,7 @@ func (s *Server) DisableNeighbor(tunnel, reason string) error {
 	}
 	s.mu.Unlock()
 
-	err := s.bgp.DisablePeer(s.ctx, &api.DisablePeerRequest{Address: nb.Peer.String(), Communication: reason})
+	err = s.bgp.DisablePeer(s.ctx, &api.DisablePeerRequest{Address: nb.Peer.String(), Communication: reason})
 	if err != nil {
 		return fmt.Errorf("bgp: disable neighbor %s: %w", tunnel, err)
 	}
@@ -188,11 +195,9 @@ func (s *Server) DisableNeighbor(tunnel, reason string) error {
 func (s *Server) EnableNeighbor(tunnel string) error {
 	s.apiMu.Lock()
 	defer s.apiMu.Unlock()
-	s.mu.Lock()
-	nb := s.byName[tunnel]
-	if nb == nil {
-		s.mu.Unlock()
-		return fmt.Errorf("bgp: no neighbor %s", tunnel)
+	nb, err := s.lockNeighbor(tunnel)
+	if err != nil {
+		return err
 	}
 	nb.disabled = false
 	nb.adminDown = ""
@@ -215,11 +220,9 @@ func (s *Server) EnableNeighbor(tunnel string) error {
 func (s *Server) RemoveNeighbor(tunnel string) error {
 	s.apiMu.Lock()
 	defer s.apiMu.Unlock()
-	s.mu.Lock()
-	nb := s.byName[tunnel]
-	if nb == nil {
-		s.mu.Unlock()
-		return fmt.Errorf("bgp: no neighbor %s", tunnel)
+	nb, err := s.lockNeighbor(tunnel)
+	if err != nil {
+		return err
 	}
 	nb.stopRetry()
 	delete(s.byName, tunnel)
@@ -227,7 +230,7 @@ func (s *Server) RemoveNeighbor(tunnel string) error {
 	ns := s.neighborsLocked()
 	s.mu.Unlock()
 
-	err := s.bgp.DeletePeer(s.ctx, &api.DeletePeerRequest{Address: nb.Peer.String()})
+	err = s.bgp.DeletePeer(s.ctx, &api.DeletePeerRequest{Address: nb.Peer.String()})
 	if err != nil {
 		err = fmt.Errorf("bgp: remove neighbor %s: %w", tunnel, err)
 	}
