@@ -17,32 +17,41 @@ import (
 	"github.com/vpgw/vpgw/lab"
 )
 
+// binary is one command of the module, built once per test run as `make
+// build` would.
+type binary struct {
+	pkg, name string
+	once      sync.Once
+	path      string
+	err       error
+}
+
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	vpgwBin    = &binary{pkg: "github.com/vpgw/vpgw/cmd/vpgw", name: "vpgw"}
+	ikeloadBin = &binary{pkg: "github.com/vpgw/vpgw/cmd/ikeload", name: "ikeload"}
 )
 
-// vpgwBinary builds the daemon once per test run, as `make build` would.
-func vpgwBinary(t *testing.T) string {
+func (b *binary) build(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vpgw-e2e-bin-")
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "vpgw-e2e-"+b.name+"-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "vpgw")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/vpgw/vpgw/cmd/vpgw").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v: %s", err, out)
+		b.path = filepath.Join(dir, b.name)
+		if out, err := exec.Command("go", "build", "-o", b.path, b.pkg).CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v: %s", b.name, err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return binPath
+	return b.path
 }
+
+func vpgwBinary(t *testing.T) string    { t.Helper(); return vpgwBin.build(t) }
+func ikeloadBinary(t *testing.T) string { t.Helper(); return ikeloadBin.build(t) }
 
 func requireRoot(t *testing.T) {
 	t.Helper()

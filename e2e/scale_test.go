@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,33 +43,6 @@ const (
 	// for that garbage: above it something grows per SA.
 	scaleRSSMax = scaleTunnels * 6 << 20
 )
-
-var (
-	ikeloadOnce sync.Once
-	ikeloadPath string
-	ikeloadErr  error
-)
-
-// ikeloadBinary builds cmd/ikeload once per test run.
-func ikeloadBinary(t *testing.T) string {
-	t.Helper()
-	ikeloadOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vpgw-e2e-ikeload-")
-		if err != nil {
-			ikeloadErr = err
-			return
-		}
-		ikeloadPath = filepath.Join(dir, "ikeload")
-		out, err := exec.Command("go", "build", "-o", ikeloadPath, "github.com/vpgw/vpgw/cmd/ikeload").CombinedOutput()
-		if err != nil {
-			ikeloadErr = fmt.Errorf("go build ikeload: %v: %s", err, out)
-		}
-	})
-	if ikeloadErr != nil {
-		t.Fatal(ikeloadErr)
-	}
-	return ikeloadPath
-}
 
 // scaleTunnel is one tunnel of the scale lab and the ikeload pair that
 // brings it up.
