@@ -69,8 +69,9 @@ func (e *Endpoint) routineReceive(c PacketConn, port uint16, p inPipe) {
 	e.log.Debug("routine receive started", "socket", name)
 	defer e.log.Debug("routine receive stopped", "socket", name)
 
-	var sys mmsg.Scratch // the kernel's view of the batch being read
-	var gro *groBatch    // big read buffers, once UDP GRO is on
+	var sys mmsg.Scratch         // the kernel's view of the batch being read
+	var gro *groBatch            // big read buffers, once UDP GRO is on
+	triedGRO := port != PortNATT // only ESP in UDP coalesces
 	el := p.free.get()
 	defer func() { p.free.put(el) }()
 	for {
@@ -97,9 +98,10 @@ func (e *Endpoint) routineReceive(c PacketConn, port uint16, p inPipe) {
 					e.dispatch(el, i, m.N, port, m.Addr)
 				}
 			}
-			if port == PortNATT && len(el.pkts) > 0 {
-				// ESP in UDP flows here: have the kernel coalesce it.
-				gro = e.enableGRO(c)
+			if !triedGRO && len(el.pkts) > 0 {
+				// ESP in UDP flows here: have the kernel coalesce it
+				// (asked once; a kernel without UDP GRO says no for good).
+				triedGRO, gro = true, e.enableGRO(c)
 			}
 		}
 		el = e.queueIn(el, p)
